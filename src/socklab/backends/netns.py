@@ -1,0 +1,232 @@
+"""The netns backend: one network namespace per node, veth pairs, bridges for switches.
+
+Built without forking and without `ip`: namespaces are made from this thread
+(nsutil), every veth pair is born with both ends already in their namespaces
+(so a crash never strands one in the root namespace), and all configuration goes to
+the kernel in a few batched netlink writes (rtnl). Nothing is ever created in the
+root namespace, so lab nodes have no link to it and no route out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import struct
+import time
+from pathlib import Path
+
+from socklab import nsutil, rtnl
+from socklab.backends.base import Progress, no_progress
+from socklab.errors import InfrastructureError
+from socklab.names import PREFIX
+from socklab.plan import Plan, PlanNode
+from socklab.state import Record, instance_dir
+
+ETC_NETNS = Path("/etc/netns")
+SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
+
+
+def hosts_file_path(instance: str) -> Path:
+    return instance_dir(instance) / "hosts"
+
+
+class NetnsBackend:
+    name = "netns"
+
+    def check(self) -> None:
+        if os.geteuid() != 0:
+            raise InfrastructureError("the netns backend needs root (network namespaces); run with sudo")
+
+    def claim(self, plan: Plan, record: Record) -> None:
+        record.netns = [n.netns for n in plan.nodes]
+        record.files = [str(ETC_NETNS / n.netns) for n in plan.nodes]
+
+    def exec_prefix(self, plan: Plan, node: str, interactive: bool = False) -> list[str]:
+        return ["ip", "netns", "exec", plan.node(node).netns]
+
+    def netns_path(self, plan: Plan, node: str) -> str:
+        return nsutil.netns_path(plan.node(node).netns)
+
+    # -- up ---------------------------------------------------------------------------------
+
+    def deploy(self, plan: Plan, progress: Progress = no_progress) -> None:
+        nsutil.raise_fd_limit()
+        nsutil.prepare_netns_dir()
+        nodes = {n.name: n for n in plan.nodes}
+        fds: dict[str, int] = {}
+        socks: dict[str, socket.socket] = {}
+        ioctl_socks: dict[str, socket.socket] = {}
+        total = len(plan.nodes)
+        try:
+            # 1. namespaces, each with a netlink socket and its early sysctls
+            for done, node in enumerate(plan.nodes, 1):
+                fds[node.name] = nsutil.create_netns(node.netns)
+                with nsutil.entered(fds[node.name]):
+                    socks[node.name] = rtnl.open_socket()
+                    ioctl_socks[node.name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    _write_sysctls(node, early=True)
+                if done % 50 == 0 or done == total:
+                    progress("namespaces", done, total)
+            # 2. bridges, then every veth pair in one batch from the root namespace
+            for node in plan.nodes:
+                if node.bridge:
+                    batch = rtnl.Batch(socks[node.name])
+                    batch.bridge(node.bridge, index=node.bridge_index)
+                    batch.commit()
+            root = rtnl.open_socket()
+            try:
+                batch = rtnl.Batch(root)
+                for link in plan.links:
+                    a_node, a_if = link.a.split(":")
+                    b_node, b_if = link.b.split(":")
+                    a, b = nodes[a_node], nodes[b_node]
+                    ia, ib = a.interface(a_if), b.interface(b_if)
+                    batch.veth(
+                        ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
+                        ib.name, fds[b_node], _ifindex(b, b_if), ib.mac,
+                    )
+                batch.commit()
+            finally:
+                root.close()
+            progress("links", len(plan.links), len(plan.links))
+            # 3. inside each namespace: offloads, links up, addresses, routes, late sysctls
+            for done, node in enumerate(plan.nodes, 1):
+                _configure(node, socks[node.name], ioctl_socks[node.name], fds[node.name])
+                if done % 50 == 0 or done == total:
+                    progress("addresses", done, total)
+            self._write_hosts(plan)
+        except rtnl.NetlinkError as err:
+            raise InfrastructureError(f"the kernel refused to {err.what}: {err.strerror}") from None
+        except OSError as err:
+            raise InfrastructureError(f"building the lab failed: {err}") from None
+        finally:
+            for closable in (*socks.values(), *ioctl_socks.values()):
+                closable.close()
+            for fd in fds.values():
+                os.close(fd)
+
+    def _write_hosts(self, plan: Plan) -> None:
+        """One hosts file per instance; `ip netns exec` bind-mounts /etc/netns/<ns>/hosts."""
+        hosts = hosts_file_path(plan.instance)
+        hosts.parent.mkdir(parents=True, exist_ok=True)
+        hosts.write_text(plan.hosts_file())
+        for node in plan.nodes:
+            folder = ETC_NETNS / node.netns
+            folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                (folder / "hosts").symlink_to(hosts)
+
+    # -- down -------------------------------------------------------------------------------
+
+    def destroy(self, record: Record) -> None:
+        paths = [nsutil.netns_path(n) for n in record.netns if os.path.exists(nsutil.netns_path(n))]
+        kill_processes([*record.pids], paths)
+        for name in record.netns:
+            nsutil.remove_netns(name)
+        for path in record.files:
+            _remove_path(Path(path))
+
+    def orphans(self, claimed: set[str]) -> list[str]:
+        found = [n for n in nsutil.list_netns() if n.startswith(PREFIX) and n not in claimed]
+        if ETC_NETNS.is_dir():
+            found += [
+                str(p) for p in sorted(ETC_NETNS.iterdir()) if p.name.startswith(PREFIX) and str(p) not in claimed
+            ]
+        return found
+
+    def remove_orphans(self, objects: list[str]) -> None:
+        namespaces = [o for o in objects if not o.startswith("/")]
+        kill_processes([], [nsutil.netns_path(n) for n in namespaces])
+        for obj in objects:
+            if obj.startswith("/"):
+                _remove_path(Path(obj))
+            else:
+                nsutil.remove_netns(obj)
+
+
+def _ifindex(node: PlanNode, iface: str) -> int:
+    return node.interface(iface).index
+
+
+def _is_early(key: str) -> bool:
+    """Sysctls naming one interface must wait until it exists; the rest apply before."""
+    parts = key.split(".")
+    if len(parts) >= 4 and parts[2] in ("conf", "neigh"):
+        return parts[3] in ("all", "default")
+    return True
+
+
+def _write_sysctls(node: PlanNode, early: bool) -> None:
+    for key, value in node.sysctls.items():
+        if _is_early(key) != early:
+            continue
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as err:
+            raise InfrastructureError(f"node {node.name}: cannot set sysctl {key}={value}: {err.strerror}") from None
+
+
+def _configure(node: PlanNode, sock: socket.socket, ioctl_sock: socket.socket, fd: int) -> None:
+    for iface in node.interfaces:
+        _tx_checksum_off(ioctl_sock, iface.name)
+    batch = rtnl.Batch(sock)
+    batch.link_up(1, "lo")
+    if node.bridge:
+        batch.link_up(node.bridge_index, node.bridge)
+    for iface in node.interfaces:
+        batch.link_up(_ifindex(node, iface.name), iface.name, master=node.bridge_index)
+    for iface in node.interfaces:
+        for cidr in (*iface.ipv4, *iface.ipv6):
+            batch.address(_ifindex(node, iface.name), iface.name, cidr)
+    for route in node.routes:
+        batch.route(route.to, route.via)
+    try:
+        batch.commit()
+    except rtnl.NetlinkError as err:
+        raise InfrastructureError(f"node {node.name}: the kernel refused to {err.what}: {err.strerror}") from None
+    if any(not _is_early(k) for k in node.sysctls):
+        with nsutil.entered(fd):
+            _write_sysctls(node, early=False)
+
+
+def _tx_checksum_off(sock: socket.socket, ifname: str) -> None:
+    """So what a raw socket sends is what a capture shows: checksums computed in software."""
+    value = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_STXCSUM, 0))
+    ifreq = struct.pack("16sP", ifname.encode(), ctypes.addressof(value)).ljust(40, b"\0")
+    fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifreq)
+
+
+def kill_processes(pids: list[int], netns_paths: list[str]) -> None:
+    """SIGKILL given process groups and every process living in these namespaces."""
+    victims = set(pids) | set(nsutil.pids_in_netns(netns_paths))
+    victims.discard(os.getpid())
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while victims and time.monotonic() < deadline:
+        victims = {p for p in victims if os.path.exists(f"/proc/{p}") and _not_zombie(p)}
+        if victims:
+            time.sleep(0.01)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,257 @@
+"""The socklab command line: parse, call the library, render. No logic lives here.
+
+Heavy modules (pyroute2, scapy, docker) are imported inside commands so that
+`socklab --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from socklab.errors import SocklabError
+
+app = typer.Typer(
+    name="socklab",
+    help=(
+        "Isolated network labs for socket programming: build a topology of network "
+        "namespaces (or containers), run programs in its nodes, capture and verify "
+        "what crossed the wires, grade submissions.\n\n"
+        "LAB is a folder holding lab.yaml, a lab file, or the name of a shipped lab "
+        "(see labs/). Most commands need root."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+LabArg = Annotated[str, typer.Argument(help="A lab folder, a lab.yaml, or a shipped lab's name.", metavar="LAB")]
+NameOpt = Annotated[
+    str | None, typer.Option("--name", "-n", help="Instance name (default: the lab's name). Two instances of one lab may run side by side.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", "-b", help="netns (default) or docker; overrides the lab file's backend:.")
+]
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # not a terminal (a pipe, CI logs): don't squeeze tables into 80 columns
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+    if debug:
+        os.environ["SOCKLAB_DEBUG"] = "1"
+
+
+@app.command()
+def validate(lab: LabArg) -> None:
+    """Check a lab file; print a one-line summary, or the first problem with its line.
+
+    Example: socklab validate labs/tcp-hello
+    """
+    from socklab.model.loader import load_lab
+
+    loaded = load_lab(lab)
+    hosts = sum(1 for n in loaded.nodes if n.kind != "switch")
+    _console().print(
+        f"[green]✓[/] {loaded.source}: lab [bold]{loaded.name}[/], {hosts} host(s)/router(s), "
+        f"{len(loaded.nodes) - hosts} switch(es), {len(loaded.links)} link(s), "
+        f"{len(loaded.scenario)} step(s), {len(loaded.expect)} expectation(s)"
+    )
+
+
+@app.command()
+def plan(lab: LabArg, name: NameOpt = None, as_json: JsonOpt = False) -> None:
+    """Print every kernel object the lab needs: namespaces, interfaces, MACs, addresses, routes.
+
+    Deterministic: the same lab file and instance name give the same plan, byte for byte.
+    """
+    from socklab.model.loader import load_lab
+    from socklab.plan import make_plan
+
+    result = make_plan(load_lab(lab), name)
+    if as_json:
+        print(result.to_json())
+        return
+    from socklab.render import plan_table
+
+    _console().print(plan_table(result))
+
+
+@app.command()
+def up(lab: LabArg, name: NameOpt = None, backend: BackendOpt = None) -> None:
+    """Build the lab's network and leave it running (see `status`, `exec`, `down`).
+
+    Example: socklab up labs/routed --name routed-2
+    """
+    from socklab.deployment import up as do_up
+    from socklab.render import ProgressBars
+
+    with ProgressBars(_console(stderr=True)) as bars:
+        deployment = do_up(lab, backend=backend, name=name, progress=bars.update)
+    nodes = len(deployment.plan.nodes)
+    _console(stderr=True).print(
+        f"[green]✓[/] lab instance [bold]{deployment.instance}[/] is up ({nodes} nodes, backend "
+        f"{deployment.backend.name}). Try: socklab exec {deployment.instance} "
+        f"{deployment.plan.nodes[0].name} -- ip addr"
+    )
+
+
+@app.command()
+def down(
+    targets: Annotated[list[str], typer.Argument(help="Instance names, or labs (their default instance).", metavar="INSTANCE|LAB...")],
+) -> None:
+    """Remove lab instances and everything they own (namespaces, links, processes)."""
+    from socklab import state
+    from socklab.deployment import destroy
+    from socklab.errors import UsageError
+
+    for target in targets:
+        instance = _instance_of(target)
+        record = state.load(instance)
+        if record is None:
+            raise UsageError(f"no lab instance {instance!r} is up (see `socklab status`)")
+        destroy(record)
+        _console(stderr=True).print(f"[green]✓[/] {instance} is down")
+
+
+def _instance_of(target: str) -> str:
+    """An instance name as given, or the default instance name of a lab path."""
+    from socklab import state
+
+    if state.load(target) is not None or ("/" not in target and not Path(target).exists()):
+        return target
+    from socklab.model.loader import load_lab
+
+    return load_lab(target).name
+
+
+@app.command()
+def status(
+    instance: Annotated[str | None, typer.Argument(help="Show one instance's nodes in detail.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List running lab instances, or one instance's nodes, interfaces, addresses and link state."""
+    from socklab import render, state
+
+    if instance is None:
+        records = state.all_records()
+        if as_json:
+            print(json.dumps([render.record_summary(r) for r in records], indent=2))
+        else:
+            _console().print(render.instances_table(records))
+        return
+    from socklab.deployment import attach
+
+    deployment = attach(_instance_of(instance))
+    data = render.instance_detail(deployment)
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        _console().print(render.detail_table(data))
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_interspersed_args": False},
+)
+def exec_(
+    instance: Annotated[str, typer.Argument(help="The lab instance.")],
+    node: Annotated[str, typer.Argument(help="The node to run in.")],
+    command: Annotated[list[str], typer.Argument(help="The command, after --.", metavar="-- CMD...")],
+) -> None:
+    """Run a command inside a node; its exit code is socklab's.
+
+    Example: socklab exec tcp-hello client -- ping -c1 server
+    """
+    from socklab.deployment import attach
+
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        from socklab.errors import UsageError
+
+        raise UsageError("no command given: socklab exec INSTANCE NODE -- CMD...")
+    argv = attach(_instance_of(instance)).exec_argv(node, command)
+    _exec(argv)
+
+
+@app.command()
+def shell(
+    instance: Annotated[str, typer.Argument(help="The lab instance.")],
+    node: Annotated[str, typer.Argument(help="The node.")],
+) -> None:
+    """Open an interactive shell inside a node (exit to leave)."""
+    from socklab.deployment import attach
+
+    shell_path = os.environ.get("SHELL", "/bin/bash")
+    os.environ["PS1"] = f"[{instance}:{node}] \\w# "
+    argv = attach(_instance_of(instance)).exec_argv(node, [shell_path, "--norc"] if shell_path.endswith("bash") else [shell_path])
+    _exec(argv)
+
+
+def _exec(argv: list[str]) -> None:
+    sys.stdout.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as err:
+        from socklab.errors import InfrastructureError
+
+        raise InfrastructureError(f"cannot run {argv[0]}: {err.strerror}") from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the lab file's JSON schema (also in schema/lab.schema.json, for editors)."""
+    from socklab.model.schema import lab_schema_json
+
+    sys.stdout.write(lab_schema_json())
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
+    everything: Annotated[bool, typer.Option("--all", help="Also remove labs that are up.")] = False,
+) -> None:
+    """Remove what socklab owns that no live lab claims: interrupted `up`s, stray namespaces."""
+    from socklab.gc import collect
+
+    report = collect(dry_run=dry_run, everything=everything)
+    verb = "would remove" if dry_run else "removed"
+    console = _console()
+    for instance in report.instances:
+        console.print(f"{verb} instance {instance}")
+    for orphan in report.orphans:
+        console.print(f"{verb} orphan {orphan}")
+    if not report.instances and not report.orphans:
+        console.print("nothing to collect" + (f" ({len(report.kept)} live instance(s) kept)" if report.kept else ""))
+
+
+def main() -> None:
+    try:
+        app()
+    except SocklabError as err:
+        if os.environ.get("SOCKLAB_DEBUG"):
+            raise
+        print(f"socklab: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("socklab: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The library face of a running lab: up, exec, down. The CLI and the pytest plugin use this."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from socklab import state
+from socklab.backends import get_backend
+from socklab.backends.base import Backend, Progress, no_progress
+from socklab.errors import SocklabError, UsageError
+from socklab.model.lab import Lab
+from socklab.plan import Plan, make_plan
+
+
+@dataclass
+class Deployment:
+    """A running lab instance. Use as a context manager to bring it down whatever happens."""
+
+    plan: Plan
+    backend: Backend
+    record: state.Record
+    lab: Lab | None = None
+
+    @property
+    def instance(self) -> str:
+        return self.plan.instance
+
+    def exec_argv(self, node: str, argv: Sequence[str]) -> list[str]:
+        self._check_node(node)
+        return [*self.backend.exec_prefix(self.plan, node), *argv]
+
+    def exec(self, node: str, argv: Sequence[str], *, timeout: float | None = 30, check: bool = False,
+             **kwargs: Any) -> subprocess.CompletedProcess:
+        """Run a command in a node and wait for it; output is captured as text unless redirected."""
+        kwargs.setdefault("capture_output", "stdout" not in kwargs and "stderr" not in kwargs)
+        kwargs.setdefault("text", True)
+        return subprocess.run(self.exec_argv(node, argv), timeout=timeout, check=check, **kwargs)
+
+    def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        """Start a command in a node in its own process group; down() kills it if still running."""
+        kwargs.setdefault("start_new_session", True)
+        proc = subprocess.Popen(self.exec_argv(node, argv), **kwargs)
+        with state.locked():
+            self.record.pids.append(proc.pid)
+            state.save(self.record)
+        return proc
+
+    def netns_path(self, node: str) -> str:
+        self._check_node(node)
+        return self.backend.netns_path(self.plan, node)
+
+    def down(self) -> None:
+        destroy(self.record)
+
+    def _check_node(self, node: str) -> None:
+        try:
+            self.plan.node(node)
+        except KeyError as err:
+            raise UsageError(str(err.args[0])) from None
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def up(lab: Lab | str | Path, backend: str | None = None, name: str | None = None,
+       progress: Progress = no_progress) -> Deployment:
+    """Bring a lab up. An interrupted or failed up removes everything it created."""
+    if not isinstance(lab, Lab):
+        from socklab.model.loader import load_lab
+
+        lab = load_lab(lab)
+    if name is not None:
+        _check_instance_name(name)
+    plan = make_plan(lab, name)
+    impl = get_backend(backend or lab.backend)
+    impl.check()
+    record = state.Record(
+        instance=plan.instance, lab=lab.name, lab_file=str(lab.source) if lab.source else None, backend=impl.name
+    )
+    impl.claim(plan, record)
+    with state.locked():
+        state.claim_instance(record)
+        state.instance_dir(plan.instance).joinpath("plan.json").write_text(plan.to_json())
+    try:
+        with _sigterm_as_interrupt():
+            impl.deploy(plan, progress)
+            record.state = "up"
+            with state.locked():
+                state.save(record)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            destroy(record, impl)
+        raise
+    return Deployment(plan=plan, backend=impl, record=record, lab=lab)
+
+
+def attach(instance: str) -> Deployment:
+    """The Deployment of an instance that is up (brought up by this or another process)."""
+    record = state.load(instance)
+    if record is None:
+        raise UsageError(f"no lab instance {instance!r} is up (see `socklab status`)")
+    plan_file = state.instance_dir(instance) / "plan.json"
+    try:
+        plan = Plan.model_validate_json(plan_file.read_text())
+    except (OSError, ValueError) as err:
+        raise SocklabError(f"instance {instance!r} has no readable plan ({err}); `socklab down {instance}` removes it") from None
+    return Deployment(plan=plan, backend=get_backend(record.backend), record=record)
+
+
+def destroy(record: state.Record, backend: Backend | None = None) -> None:
+    impl = backend or get_backend(record.backend)
+    with state.locked():
+        current = state.load(record.instance) or record
+        current.pids = sorted(set(current.pids) | set(record.pids))
+        current.state = "removing"
+        state.save(current)
+    impl.destroy(current)
+    with state.locked():
+        state.forget(record.instance)
+
+
+def _check_instance_name(name: str) -> None:
+    import re
+
+    from socklab.model.spec import NAME_PATTERN
+
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise UsageError(f"instance name {name!r}: use lowercase letters, digits and '-', start with a letter, at most 24 characters")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM during up rolls back like Ctrl-C does (only possible from the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def wait_gone(paths: list[str], timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(os.path.exists(p) for p in paths):
+            return True
+        time.sleep(0.01)
+    return False

@@ -1,0 +1,91 @@
+"""Find a lab file, read it, validate it: one clear LabFileError for every kind of mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from socklab.errors import LabFileError
+from socklab.model.lab import Lab
+from socklab.model.resolve import ResolveError, resolve
+from socklab.model.spec import LabSpec
+from socklab.model.yamlsource import parse_yaml
+
+LAB_FILE = "lab.yaml"
+
+
+def shipped_labs_dir() -> Path:
+    """labs/ beside src/ in a checkout (editable install)."""
+    return Path(__file__).resolve().parents[3] / "labs"
+
+
+def find_lab_file(ref: str | Path) -> Path:
+    """A folder holding lab.yaml, a lab file, or the name of a shipped lab."""
+    path = Path(ref)
+    if path.is_dir():
+        path = path / LAB_FILE
+        if not path.is_file():
+            raise LabFileError(str(path), f"no {LAB_FILE} in this folder")
+        return path
+    if path.is_file():
+        return path
+    shipped = shipped_labs_dir() / str(ref) / LAB_FILE
+    if "/" not in str(ref) and shipped.is_file():
+        return shipped
+    names = sorted(p.parent.name for p in shipped_labs_dir().glob(f"*/{LAB_FILE}"))
+    hint = f" (shipped labs: {', '.join(names)})" if names else ""
+    raise LabFileError(str(ref), f"no such lab file or folder{hint}")
+
+
+def load_lab(ref: str | Path) -> Lab:
+    path = find_lab_file(ref)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise LabFileError(str(path), f"cannot read: {err}") from None
+    return parse_lab(text, path)
+
+
+def parse_lab(text: str, path: Path | None = None) -> Lab:
+    """Validate lab file text. `path` is used for messages and to find the lab's files."""
+    where = str(path) if path else "<lab>"
+    try:
+        doc = parse_yaml(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err)
+        raise LabFileError(where, f"invalid YAML: {problem}", line=mark.line + 1 if mark else None) from None
+    if not isinstance(doc.data, dict):
+        raise LabFileError(where, "a lab file is a mapping with at least name: and nodes:", line=1)
+    try:
+        spec = LabSpec.model_validate(doc.data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(first["loc"])
+        field = _dotted(loc)
+        more = len(err.errors()) - 1
+        message = _clean(first["msg"]) + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        raise LabFileError(where, message, field=field or None, line=doc.line_of(_yaml_path(loc))) from None
+    try:
+        return resolve(spec, source=path.resolve() if path else None)
+    except ResolveError as err:
+        raise LabFileError(where, err.message, field=_dotted(err.path), line=doc.line_of(err.path)) from None
+
+
+def _yaml_path(loc: tuple) -> tuple:
+    """Drop pydantic's union-branch and validator names from a loc so it matches YAML keys."""
+    return tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "tagged-union")) or "[" in str(p)))
+
+
+def _dotted(loc: tuple) -> str:
+    parts = _yaml_path(loc)
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _clean(msg: str) -> str:
+    return msg.removeprefix("Value error, ")

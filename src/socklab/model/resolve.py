@@ -1,0 +1,278 @@
+"""LabSpec -> Lab: wire links to interfaces, allocate addresses, check cross-references.
+
+Errors carry the field path so the loader can name the YAML line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from socklab.model.lab import Interface, Lab, Link, Node, Route
+from socklab.model.spec import CaptureSpec, InterfaceSpec, LabSpec, NodeSpec
+
+FieldPath = tuple[str | int, ...]
+
+
+class ResolveError(ValueError):
+    def __init__(self, path: FieldPath, message: str):
+        self.path, self.message = path, message
+        super().__init__(message)
+
+
+@dataclass
+class _Draft:
+    """An interface while links are being wired."""
+
+    node: str
+    name: str
+    link: int
+    peer: tuple[str, str] = ("", "")
+    ipv4: list[ipaddress.IPv4Interface] = field(default_factory=list)
+    ipv6: list[ipaddress.IPv6Interface] = field(default_factory=list)
+    mac: str | None = None
+    mtu: int | None = None
+
+
+def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
+    drafts = _wire_links(spec)
+    _check_declared_interfaces(spec, drafts)
+    _allocate(spec, drafts)
+    _check_addresses(spec, drafts)
+    nodes = tuple(_build_node(name, node, drafts) for name, node in spec.nodes.items())
+    links = tuple(
+        Link(index=i, a=_wired_end(drafts, i, 0), b=_wired_end(drafts, i, 1), mtu=link.mtu)
+        for i, link in enumerate(spec.links)
+    )
+    _check_routes(spec, nodes)
+    _check_scenario(spec)
+    captures = _resolve_captures(spec, nodes)
+    return Lab(
+        name=spec.name,
+        description=spec.description,
+        backend=spec.backend,
+        nodes=nodes,
+        links=links,
+        scenario=tuple(spec.scenario),
+        captures=captures,
+        expect=tuple(spec.expect),
+        grading=spec.grading,
+        spec=spec,
+        source=source,
+    )
+
+
+def _split(spec: LabSpec, endpoint: str, link: int, end: int, default: str | None) -> tuple[str, str]:
+    node, _, iface = endpoint.partition(":")
+    if node not in spec.nodes:
+        known = ", ".join(spec.nodes)
+        raise ResolveError(("links", link, "endpoints", end), f"unknown node {node!r} (nodes: {known})")
+    return node, iface or (default or "")
+
+
+def _wire_links(spec: LabSpec) -> dict[tuple[str, str], _Draft]:
+    drafts: dict[tuple[str, str], _Draft] = {}
+    ports = {name: 0 for name, n in spec.nodes.items() if n.kind == "switch"}
+    order: list[tuple[int, int, tuple[str, str]]] = []
+    for i, link in enumerate(spec.links):
+        ends = []
+        for end, endpoint in enumerate(link.endpoints):
+            node, iface = _split(spec, endpoint, i, end, None)
+            if not iface:
+                if spec.nodes[node].kind == "switch":
+                    ports[node] += 1
+                    iface = f"swp{ports[node]}"
+                    while (node, iface) in drafts:
+                        ports[node] += 1
+                        iface = f"swp{ports[node]}"
+                else:
+                    iface = "eth0"
+            if (node, iface) in drafts:
+                other = drafts[(node, iface)].link
+                raise ResolveError(
+                    ("links", i, "endpoints", end),
+                    f"interface {node}:{iface} is already used by link {other}",
+                )
+            drafts[(node, iface)] = _Draft(node=node, name=iface, link=i, mtu=link.mtu)
+            ends.append((node, iface))
+            order.append((i, end, (node, iface)))
+        if ends[0][0] == ends[1][0]:
+            raise ResolveError(("links", i), f"a link from {ends[0][0]} to itself")
+        drafts[ends[0]].peer, drafts[ends[1]].peer = ends[1], ends[0]
+    for name, node in spec.nodes.items():
+        for iface_name, ispec in _declared(name, node):
+            draft = drafts.get((name, iface_name))
+            if draft is not None:
+                draft.ipv4 = list(ispec.ipv4)
+                draft.ipv6 = list(ispec.ipv6)
+                draft.mac = ispec.mac
+                draft.mtu = ispec.mtu or draft.mtu
+    return drafts
+
+
+def _declared(name: str, node: NodeSpec) -> Iterator[tuple[str, InterfaceSpec]]:
+    if node.ip or node.ip6:
+        yield "eth0", InterfaceSpec(ipv4=node.ip, ipv6=node.ip6)
+    yield from node.interfaces.items()
+
+
+def _check_declared_interfaces(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
+    for name, node in spec.nodes.items():
+        for iface_name, _ in _declared(name, node):
+            if (name, iface_name) not in drafts:
+                where = ("nodes", name, "ip") if iface_name == "eth0" and (node.ip or node.ip6) else (
+                    "nodes", name, "interfaces", iface_name)
+                raise ResolveError(where, f"interface {name}:{iface_name} is not connected by any link")
+
+
+def _allocate(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
+    """Give addresses from link and switch subnets to interfaces that have none, in link order."""
+    taken = {str(a.ip) for d in drafts.values() for a in (*d.ipv4, *d.ipv6)}
+    pools: dict[tuple[str, int | str], Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
+
+    def next_free(key: tuple[str, int | str], net: ipaddress.IPv4Network | ipaddress.IPv6Network, path: FieldPath):
+        pool = pools.setdefault(key, net.hosts())
+        for addr in pool:
+            if str(addr) not in taken:
+                taken.add(str(addr))
+                return ipaddress.ip_interface(f"{addr}/{net.prefixlen}")
+        raise ResolveError(path, f"subnet {net} has no free address left")
+
+    for i, link in enumerate(spec.links):
+        for draft in sorted((d for d in drafts.values() if d.link == i), key=lambda d: _end_index(spec, d, i)):
+            node = spec.nodes[draft.node]
+            if node.kind == "switch":
+                continue
+            peer = spec.nodes[draft.peer[0]]
+            lan4 = peer.subnet if peer.kind == "switch" else None
+            lan6 = peer.subnet6 if peer.kind == "switch" else None
+            sources4 = [(("link", i), link.subnet, ("links", i, "subnet")), (("switch", draft.peer[0]), lan4, ("nodes", draft.peer[0], "subnet"))]
+            sources6 = [(("link6", i), link.subnet6, ("links", i, "subnet6")), (("switch6", draft.peer[0]), lan6, ("nodes", draft.peer[0], "subnet6"))]
+            for key, net, path in sources4:
+                if net is not None:
+                    _must_fit(draft, draft.ipv4, net, path)
+                    if not draft.ipv4:
+                        draft.ipv4.append(next_free(key, net, path))
+            for key, net, path in sources6:
+                if net is not None:
+                    _must_fit(draft, draft.ipv6, net, path)
+                    if not draft.ipv6:
+                        draft.ipv6.append(next_free(key, net, path))
+
+
+def _end_index(spec: LabSpec, draft: _Draft, link: int) -> int:
+    first = spec.links[link].endpoints[0].partition(":")[0]
+    return 0 if draft.node == first else 1
+
+
+def _must_fit(draft: _Draft, addrs: list, net: ipaddress.IPv4Network | ipaddress.IPv6Network, path: FieldPath) -> None:
+    for addr in addrs:
+        if addr.network != net:
+            raise ResolveError(
+                _iface_path(draft), f"address {addr} of {draft.node}:{draft.name} is outside its subnet {net}"
+            )
+
+
+def _iface_path(draft: _Draft) -> FieldPath:
+    return ("nodes", draft.node)
+
+
+def _check_addresses(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    for key, draft in drafts.items():
+        for addr in (*draft.ipv4, *draft.ipv6):
+            ip = str(addr.ip)
+            if addr.ip == addr.network.network_address and addr.network.prefixlen < addr.max_prefixlen - 1:
+                raise ResolveError(_iface_path(draft), f"{addr} of {draft.node}:{draft.name} is a network address, not a host address")
+            if ip in seen:
+                other = seen[ip]
+                raise ResolveError(
+                    _iface_path(draft),
+                    f"duplicate address {ip}: on {other[0]}:{other[1]} and {draft.node}:{draft.name}",
+                )
+            seen[ip] = key
+    for key, draft in drafts.items():
+        peer = drafts[draft.peer]
+        if spec.nodes[draft.node].kind == "switch" or spec.nodes[peer.node].kind == "switch":
+            continue
+        if key > draft.peer:
+            continue
+        for mine, theirs in ((draft.ipv4, peer.ipv4), (draft.ipv6, peer.ipv6)):
+            if mine and theirs and not any(a.network == b.network for a in mine for b in theirs):
+                raise ResolveError(
+                    ("links", draft.link),
+                    f"the two ends of link {draft.link} are in different subnets: "
+                    f"{draft.node}:{draft.name} {mine[0]} and {peer.node}:{peer.name} {theirs[0]}",
+                )
+
+
+def _build_node(name: str, spec: NodeSpec, drafts: dict[tuple[str, str], _Draft]) -> Node:
+    mine = sorted((d for d in drafts.values() if d.node == name), key=lambda d: (d.link, d.name))
+    interfaces = tuple(
+        Interface(
+            node=name, name=d.name, link=d.link, peer_node=d.peer[0], peer_iface=d.peer[1],
+            ipv4=tuple(d.ipv4), ipv6=tuple(d.ipv6), mac=d.mac, mtu=d.mtu,
+        )
+        for d in mine
+    )
+    routes = []
+    for r in spec.routes:
+        if r.to == "default":
+            to = ipaddress.ip_network("0.0.0.0/0" if r.via.version == 4 else "::/0")
+        else:
+            to = ipaddress.ip_network(r.to)
+        routes.append(Route(to=to, via=r.via))
+    return Node(
+        name=name, kind=spec.kind, interfaces=interfaces, routes=tuple(routes),
+        sysctls=tuple((k, str(v)) for k, v in spec.sysctls.items()),
+        image=spec.image, raw_sockets=spec.raw_sockets,
+    )
+
+
+def _wired_end(drafts: dict[tuple[str, str], _Draft], link: int, end: int) -> tuple[str, str]:
+    pair = [k for k, d in drafts.items() if d.link == link]
+    return pair[end]
+
+
+def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
+    for node in nodes:
+        nets = [a.network for i in node.interfaces for a in (*i.ipv4, *i.ipv6)]
+        for index, route in enumerate(node.routes):
+            if route.to.version != route.via.version:
+                raise ResolveError(("nodes", node.name, "routes", index), f"route to {route.to} via {route.via}: mixed IP versions")
+            if not any(route.via in net for net in nets):
+                raise ResolveError(
+                    ("nodes", node.name, "routes", index, "via"),
+                    f"gateway {route.via} is not on any subnet of {node.name} "
+                    f"({', '.join(map(str, nets)) or 'it has no addresses'})",
+                )
+
+
+def _check_scenario(spec: LabSpec) -> None:
+    ids: set[str] = set()
+    for index, step in enumerate(spec.scenario):
+        if step.node not in spec.nodes:
+            raise ResolveError(("scenario", index, "node"), f"unknown node {step.node!r}")
+        if spec.nodes[step.node].kind == "switch":
+            raise ResolveError(("scenario", index, "node"), f"{step.node} is a switch; steps run on hosts and routers")
+        step_id = step.id or f"step{index + 1}"
+        if step_id in ids:
+            raise ResolveError(("scenario", index, "id"), f"duplicate step id {step_id!r}")
+        ids.add(step_id)
+
+
+def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CaptureSpec, ...]:
+    if spec.capture == "none":
+        return ()
+    if spec.capture == "all":
+        return tuple(
+            CaptureSpec(on=f"{n.name}:{i.name}") for n in nodes if n.kind != "switch" for i in n.interfaces
+        )
+    by_name = {n.name: n for n in nodes}
+    for index, cap in enumerate(spec.capture):
+        node, _, iface = cap.on.partition(":")
+        if node not in by_name or not any(i.name == iface for i in by_name[node].interfaces):
+            raise ResolveError(("capture", index), f"no interface {cap.on} in this lab")
+    return tuple(spec.capture)

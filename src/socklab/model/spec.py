@@ -1,0 +1,229 @@
+"""The lab file as written: pydantic models that validate shape, names and values.
+
+Cross-references (a link naming an unknown node, an address outside its subnet...) are
+checked when the spec is resolved into a Lab (resolve.py), where the whole lab is known.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
+"""Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names."""
+
+IFNAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,14}$"
+"""Interface names: the kernel's limit is 15 bytes (IFNAMSIZ - 1)."""
+
+MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
+
+
+def _as_list(value: Any) -> Any:
+    """Let a single address be written without a list around it."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def parse_duration(value: Any) -> float:
+    """Durations as numbers of seconds or strings: "2s", "500ms", "1.5s", "1m"."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a number of seconds or a string like '2s' or '500ms'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (write e.g. '2s', '500ms' or 3)")
+        number, unit = float(match.group(1)), match.group(2) or "s"
+        seconds = number * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+IfName = Annotated[str, Field(pattern=IFNAME_PATTERN)]
+IPv4List = Annotated[list[ipaddress.IPv4Interface], BeforeValidator(_as_list)]
+IPv6List = Annotated[list[ipaddress.IPv6Interface], BeforeValidator(_as_list)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InterfaceSpec(Strict):
+    """Addresses are CIDR strings (192.168.11.11/24); without them, a link or LAN subnet allocates."""
+
+    ipv4: IPv4List = []
+    ipv6: IPv6List = []
+    mac: Annotated[str, Field(pattern=MAC_PATTERN)] | None = None
+    mtu: Annotated[int, Field(ge=68, le=65535)] | None = None
+
+    @field_validator("mac", mode="before")
+    @classmethod
+    def _lower_mac(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class RouteSpec(Strict):
+    """A static route. `to: default` means 0.0.0.0/0 (or ::/0 when `via` is IPv6)."""
+
+    to: str
+    via: ipaddress.IPv4Address | ipaddress.IPv6Address
+
+    @field_validator("to")
+    @classmethod
+    def _check_to(cls, value: str) -> str:
+        if value != "default":
+            try:
+                ipaddress.ip_network(value, strict=True)
+            except ValueError as err:
+                raise ValueError(f"{value!r} is neither 'default' nor a network ({err})") from None
+        return value
+
+
+class NodeSpec(Strict):
+    kind: Literal["host", "router", "switch"] = "host"
+    ip: IPv4List = Field(default=[], description="Shorthand for interfaces.eth0.ipv4")
+    ip6: IPv6List = Field(default=[], description="Shorthand for interfaces.eth0.ipv6")
+    interfaces: dict[IfName, InterfaceSpec] = {}
+    routes: list[RouteSpec] = []
+    sysctls: dict[str, str | int] = {}
+    subnet: ipaddress.IPv4Network | None = Field(
+        default=None, description="Switches only: the LAN's IPv4 subnet, for hosts without addresses"
+    )
+    subnet6: ipaddress.IPv6Network | None = None
+    image: str | None = Field(default=None, description="docker backend: the node's image")
+    raw_sockets: bool = Field(
+        default=False, description="Programs on this node may open raw and packet sockets (CAP_NET_RAW)"
+    )
+
+    @field_validator("sysctls")
+    @classmethod
+    def _check_sysctls(cls, value: dict[str, str | int]) -> dict[str, str | int]:
+        for key in value:
+            if not re.fullmatch(r"net\.[a-z0-9_.\-]+", key) or ".." in key:
+                raise ValueError(f"sysctl {key!r}: only net.* keys belong to a network namespace")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> NodeSpec:
+        if self.kind == "switch":
+            if self.ip or self.ip6 or self.routes or self.interfaces:
+                raise ValueError("a switch has no addresses, routes or interfaces of its own")
+        elif self.subnet or self.subnet6:
+            raise ValueError("subnet/subnet6 belong to switches (or links), not to a " + self.kind)
+        if (self.ip or self.ip6) and "eth0" in self.interfaces:
+            raise ValueError("give eth0's addresses either with ip/ip6 or under interfaces.eth0, not both")
+        return self
+
+
+Endpoint = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}(:[a-zA-Z][a-zA-Z0-9_-]{0,14})?$")]
+
+
+class LinkSpec(Strict):
+    """A cable between two endpoints "node:iface" (or "switch" alone: the switch adds a port)."""
+
+    endpoints: tuple[Endpoint, Endpoint]
+    subnet: ipaddress.IPv4Network | None = None
+    subnet6: ipaddress.IPv6Network | None = None
+    mtu: Annotated[int, Field(ge=68, le=65535)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return {"endpoints": value}
+        return value
+
+
+class ReadySpec(Strict):
+    """How the runner knows a background step is ready, instead of sleeping."""
+
+    tcp_listen: Annotated[int, Field(ge=1, le=65535)] | None = None
+    udp_bound: Annotated[int, Field(ge=1, le=65535)] | None = None
+    output: str | None = Field(default=None, description="a regex matched against stdout/stderr lines")
+    file: str | None = Field(default=None, description="a path, relative to the step's workspace")
+    timeout: Duration = 5.0
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ReadySpec:
+        given = [k for k in ("tcp_listen", "udp_bound", "output", "file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of tcp_listen, udp_bound, output, file")
+        if self.output is not None:
+            try:
+                re.compile(self.output)
+            except re.error as err:
+                raise ValueError(f"output: bad regex: {err}") from None
+        return self
+
+
+class StepSpec(Strict):
+    """One scenario step: a command run on a node."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None = None
+    node: Name
+    run: str | list[str] = Field(description="a shell-like command line, or an argv list")
+    env: dict[str, str] = {}
+    cwd: str | None = Field(default=None, description="relative to the run's workspace")
+    background: bool = False
+    ready: ReadySpec | None = None
+    timeout: Duration = 10.0
+    exit_code: int | None = Field(
+        default=0, description="expected exit code of a foreground step (null: any)"
+    )
+
+    @model_validator(mode="after")
+    def _ready_only_in_background(self) -> StepSpec:
+        if self.ready is not None and not self.background:
+            raise ValueError("ready: applies to background steps only")
+        if isinstance(self.run, list) and not self.run:
+            raise ValueError("run: an empty command")
+        return self
+
+
+class CaptureSpec(Strict):
+    """A capture point: "node:iface", optionally with a BPF filter."""
+
+    on: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")]
+    filter: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"on": value} if isinstance(value, str) else value
+
+
+class LabSpec(Strict):
+    """A lab file, as written."""
+
+    name: Name
+    description: str = ""
+    backend: Literal["netns", "docker"] = "netns"
+    nodes: dict[Name, NodeSpec]
+    links: list[LinkSpec] = []
+    scenario: list[StepSpec] = []
+    capture: list[CaptureSpec] | Literal["all", "none"] = "all"
+    expect: list[Any] = []
+    grading: dict[str, Any] | None = None
+
+    @field_validator("nodes")
+    @classmethod
+    def _some_nodes(cls, value: dict[str, NodeSpec]) -> dict[str, NodeSpec]:
+        if not value:
+            raise ValueError("a lab needs at least one node")
+        return value
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _empty_node_bodies(cls, value: Any) -> Any:
+        """`client:` with nothing after it is a host with defaults."""
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value

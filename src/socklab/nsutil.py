@@ -1,0 +1,150 @@
+"""Network namespaces without forking: create, enter and remove them from the calling thread.
+
+A network namespace is per thread, so `entered()` moves only the current thread and
+always moves it back. This is what lets one process configure a thousand namespaces
+quickly (pyroute2's netns helpers fork a child for each).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+CLONE_NEWNET = 0x40000000
+MS_REC, MS_BIND, MS_SHARED = 0x4000, 0x1000, 1 << 20
+MNT_DETACH = 2
+NETNS_DIR = "/run/netns"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def netns_path(name: str) -> str:
+    return os.path.join(NETNS_DIR, name)
+
+
+def prepare_netns_dir() -> None:
+    """Make /run/netns a shared mount point, as `ip netns add` does, so mounts propagate."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if _libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
+        return
+    _check(_libc.mount(NETNS_DIR.encode(), NETNS_DIR.encode(), b"none", MS_BIND | MS_REC, None), "bind /run/netns")
+    _check(_libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None), "share /run/netns")
+
+
+def setns(fd: int) -> None:
+    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+
+
+def create_netns(name: str) -> int:
+    """Create a named namespace (like `ip netns add`) and return an open fd to it.
+
+    The calling thread enters the new namespace for a moment and comes back.
+    """
+    path = netns_path(name)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    os.close(fd)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare")
+        try:
+            _check(_libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None), f"bind {path}")
+            return os.open(path, os.O_RDONLY)
+        finally:
+            setns(home)
+    except BaseException:
+        _remove_file(path)
+        raise
+    finally:
+        os.close(home)
+
+
+def open_netns(name_or_path: str) -> int:
+    path = name_or_path if name_or_path.startswith("/") else netns_path(name_or_path)
+    return os.open(path, os.O_RDONLY)
+
+
+def remove_netns(name: str) -> bool:
+    """Unmount and delete a named namespace. True if it existed. The kernel frees it later."""
+    path = netns_path(name)
+    if not os.path.exists(path):
+        return False
+    _libc.umount2(path.encode(), MNT_DETACH)
+    _remove_file(path)
+    return True
+
+
+def _remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        if err.errno != errno.EBUSY:
+            raise
+        _libc.umount2(path.encode(), MNT_DETACH)
+        os.unlink(path)
+
+
+def list_netns() -> list[str]:
+    try:
+        return sorted(os.listdir(NETNS_DIR))
+    except FileNotFoundError:
+        return []
+
+
+@contextmanager
+def entered(fd: int) -> Iterator[None]:
+    """Run the body with this thread in the namespace `fd`; always come back."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        setns(fd)
+        try:
+            yield
+        finally:
+            setns(home)
+    finally:
+        os.close(home)
+
+
+def netns_inode(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def pids_in_netns(paths: list[str]) -> dict[int, str]:
+    """Processes whose network namespace is one of these (pid -> path). Finds strays by membership."""
+    wanted = {ino: p for p in paths if (ino := netns_inode(p))}
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        ino = netns_inode(f"/proc/{entry}/ns/net")
+        if ino in wanted:
+            found[int(entry)] = wanted[ino]
+    return found
+
+
+def raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

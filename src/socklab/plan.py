@@ -1,0 +1,169 @@
+"""Lab -> Plan: every kernel object a lab needs, decided up front. Pure and deterministic.
+
+The plan is what backends realise and what `socklab plan` prints. Same lab file and
+instance name, same plan, byte for byte.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from socklab import names
+from socklab.errors import LabFileError
+from socklab.model.lab import Lab, Node
+
+# Determinism: no DAD (addresses usable at once), no router solicitations (no stray packets).
+BASE_SYSCTLS: dict[str, str] = {
+    "net.ipv6.conf.all.accept_dad": "0",
+    "net.ipv6.conf.default.accept_dad": "0",
+    "net.ipv6.conf.all.router_solicitations": "0",
+    "net.ipv6.conf.default.router_solicitations": "0",
+    "net.ipv6.conf.all.accept_ra": "0",
+    "net.ipv6.conf.default.accept_ra": "0",
+}
+ROUTER_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+# A switch is a bridge; it must not speak IPv6 itself (no MLD or ND of its own in captures).
+SWITCH_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlanInterface(_Frozen):
+    name: str
+    index: int  # ifindex, unique in the lab: a veth and its peer never share one (see netns.py)
+    mac: str
+    mtu: int | None
+    ipv4: list[str]
+    ipv6: list[str]
+    peer: str  # "node:iface"
+    root_name: str  # its name while in the root namespace, for backends that create it there
+
+
+class PlanRoute(_Frozen):
+    to: str
+    via: str
+
+
+class PlanNode(_Frozen):
+    name: str
+    kind: str
+    netns: str
+    interfaces: list[PlanInterface]
+    bridge: str | None  # switches: the bridge every interface is a port of
+    bridge_index: int | None
+    routes: list[PlanRoute]
+    sysctls: dict[str, str]
+    image: str | None
+    raw_sockets: bool
+
+    def interface(self, name: str) -> PlanInterface:
+        for iface in self.interfaces:
+            if iface.name == name:
+                return iface
+        raise KeyError(f"{self.name} has no interface {name}")
+
+
+class PlanLink(_Frozen):
+    index: int
+    a: str
+    b: str
+
+
+class HostEntry(_Frozen):
+    address: str
+    name: str
+
+
+class Plan(_Frozen):
+    lab: str
+    instance: str
+    nodes: list[PlanNode]
+    links: list[PlanLink]
+    hosts: list[HostEntry]
+
+    def node(self, name: str) -> PlanNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes)
+        raise KeyError(f"no node {name!r} in lab {self.lab} (nodes: {known})")
+
+    def hosts_file(self) -> str:
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        lines += [f"{h.address}\t{h.name}" for h in self.hosts]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def make_plan(lab: Lab, instance: str | None = None) -> Plan:
+    instance = instance or lab.name
+    indexes = _ifindexes(lab)
+    nodes = [_plan_node(lab, node, instance, indexes) for node in lab.nodes]
+    macs: dict[str, str] = {}
+    for node in nodes:
+        for iface in node.interfaces:
+            other = macs.setdefault(iface.mac, f"{node.name}:{iface.name}")
+            if other != f"{node.name}:{iface.name}":
+                raise LabFileError(str(lab.source or lab.name), f"MAC {iface.mac} used twice ({other} and {node.name}:{iface.name})")
+    links = [PlanLink(index=lk.index, a=":".join(lk.a), b=":".join(lk.b)) for lk in lab.links]
+    hosts = [
+        HostEntry(address=str(addr.ip), name=node.name)
+        for node in lab.nodes
+        if node.kind != "switch"
+        for iface in node.interfaces
+        for addr in (*iface.ipv4, *iface.ipv6)
+    ]
+    return Plan(lab=lab.name, instance=instance, nodes=nodes, links=links, hosts=hosts)
+
+
+def _ifindexes(lab: Lab) -> dict[tuple[str, str], int]:
+    """Interface indexes unique across the lab, from 2 (lo is 1 in every namespace).
+
+    A veth whose index equals its peer's looks like a non-stacked device to the kernel's
+    linkwatch, which then delays its carrier-up by up to a second; unique indexes avoid it.
+    """
+    indexes: dict[tuple[str, str], int] = {}
+    for node in lab.nodes:
+        if node.kind == "switch":
+            indexes[(node.name, "")] = len(indexes) + 2
+        for iface in node.interfaces:
+            indexes[(node.name, iface.name)] = len(indexes) + 2
+    return indexes
+
+
+def _plan_node(lab: Lab, node: Node, instance: str, indexes: dict[tuple[str, str], int]) -> PlanNode:
+    sysctls = dict(BASE_SYSCTLS)
+    if node.kind == "router":
+        sysctls.update(ROUTER_SYSCTLS)
+    if node.kind == "switch":
+        sysctls.update(SWITCH_SYSCTLS)
+    sysctls.update(dict(node.sysctls))
+    link_mtu = {lk.index: lk.mtu for lk in lab.links}
+    return PlanNode(
+        name=node.name,
+        kind=node.kind,
+        netns=names.netns_name(instance, node.name),
+        interfaces=[
+            PlanInterface(
+                name=i.name,
+                index=indexes[(node.name, i.name)],
+                mac=i.mac or names.mac_address(lab.name, node.name, i.name),
+                mtu=i.mtu or link_mtu.get(i.link),
+                ipv4=[str(a) for a in i.ipv4],
+                ipv6=[str(a) for a in i.ipv6],
+                peer=f"{i.peer_node}:{i.peer_iface}",
+                root_name=names.root_ifname(instance, node.name, i.name),
+            )
+            for i in node.interfaces
+        ],
+        bridge="br0" if node.kind == "switch" else None,
+        bridge_index=indexes.get((node.name, "")),
+        routes=[PlanRoute(to=str(r.to), via=str(r.via)) for r in node.routes],
+        sysctls=sysctls,
+        image=node.image,
+        raw_sockets=node.raw_sockets,
+    )

@@ -1,0 +1,146 @@
+"""The ledger: what each lab instance owns, on disk under /run/socklab, with a lock.
+
+An instance's record is written before any of its objects exist, so `down` and `gc`
+can remove them after a crash, Ctrl-C or SIGKILL at any point of `up`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from socklab.errors import StateError, UsageError
+
+STATE_DIR = Path(os.environ.get("SOCKLAB_STATE_DIR", "/run/socklab"))
+
+
+@dataclass
+class Record:
+    instance: str
+    lab: str
+    lab_file: str | None
+    backend: str
+    state: str = "creating"  # creating -> up -> removing
+    owner_pid: int = 0
+    owner_start: str = ""
+    created: float = 0.0
+    netns: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # files and folders to delete
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)  # processes started by socklab in the lab
+
+    def claimed(self) -> set[str]:
+        return {*self.netns, *self.files, *self.containers, *self.networks}
+
+    @property
+    def owner_alive(self) -> bool:
+        return self.owner_pid > 0 and process_start(self.owner_pid) == self.owner_start
+
+    @property
+    def live(self) -> bool:
+        """Up, or still being built by a living process: not for gc to touch."""
+        return self.state == "up" or (self.state == "creating" and self.owner_alive)
+
+
+def process_start(pid: int) -> str:
+    """A process's start time in ticks: with the pid, identifies it despite pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def instance_dir(instance: str) -> Path:
+    return STATE_DIR / "instances" / instance
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """Serialise changes to the ledger across processes."""
+    try:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(STATE_DIR / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as err:
+        raise StateError(f"cannot use the ledger in {STATE_DIR}: {err.strerror} (socklab needs root)") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _record_path(instance: str) -> Path:
+    return instance_dir(instance) / "record.json"
+
+
+def save(record: Record) -> None:
+    path = _record_path(record.instance)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=1))
+    os.replace(tmp, path)
+
+
+def load(instance: str) -> Record | None:
+    path = _record_path(instance)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise StateError(f"unreadable ledger record {path}: {err}") from None
+    return Record(**data)
+
+
+def all_records() -> list[Record]:
+    base = STATE_DIR / "instances"
+    if not base.is_dir():
+        return []
+    records = []
+    for entry in sorted(base.iterdir()):
+        try:
+            record = load(entry.name)
+        except StateError:
+            record = Record(instance=entry.name, lab="?", lab_file=None, backend="netns", state="broken")
+        if record:
+            records.append(record)
+        else:  # a folder without record: an up that died before writing one
+            records.append(Record(instance=entry.name, lab="?", lab_file=None, backend="netns", state="broken"))
+    return records
+
+
+def claim_instance(record: Record) -> None:
+    """Write a new record, failing if the instance name is taken. Call under locked()."""
+    existing = load(record.instance)
+    if existing is not None:
+        how = "is up" if existing.state == "up" else f"is {existing.state}"
+        raise UsageError(
+            f"instance {record.instance!r} {how} already; bring it down with "
+            f"`socklab down {record.instance}` or pick another with --name"
+        )
+    record.owner_pid = os.getpid()
+    record.owner_start = process_start(os.getpid())
+    record.created = time.time()
+    save(record)
+
+
+def forget(instance: str) -> None:
+    folder = instance_dir(instance)
+    for name in ("record.json", "record.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+    _rmtree(folder)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

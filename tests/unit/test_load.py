@@ -1,0 +1,120 @@
+"""Loading lab files: good ones resolve as written, bad ones give one clear line."""
+
+from __future__ import annotations
+
+import ipaddress
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from socklab.errors import LabFileError
+from socklab.model.loader import find_lab_file, load_lab, parse_lab
+
+LABS = Path(__file__).resolve().parents[2] / "labs"
+
+
+def lab(text: str):
+    return parse_lab(textwrap.dedent(text), Path("lab.yaml"))
+
+
+def error_of(text: str) -> LabFileError:
+    with pytest.raises(LabFileError) as info:
+        lab(text)
+    return info.value
+
+
+def test_every_shipped_lab_loads():
+    files = sorted(LABS.glob("*/lab.yaml"))
+    assert files, "no shipped labs found"
+    for path in files:
+        loaded = load_lab(path.parent)
+        assert loaded.name == path.parent.name, f"{path}: name should match its folder"
+
+
+def test_shipped_lab_by_name():
+    assert find_lab_file("tcp-hello") == LABS / "tcp-hello" / "lab.yaml"
+
+
+def test_shorthand_ip_becomes_eth0_and_links_wire_peers():
+    loaded = lab("""
+        name: t
+        nodes:
+          a: {ip: 10.0.0.1/24, ip6: "fd00::1/64"}
+          b: {ip: 10.0.0.2/24}
+        links: [[a:eth0, b:eth0]]
+    """)
+    eth0 = loaded.node("a").interface("eth0")
+    assert eth0.ipv4 == (ipaddress.IPv4Interface("10.0.0.1/24"),)
+    assert eth0.ipv6 == (ipaddress.IPv6Interface("fd00::1/64"),)
+    assert (eth0.peer_node, eth0.peer_iface) == ("b", "eth0")
+    assert loaded.captures[0].on == "a:eth0"
+
+
+def test_addresses_allocated_from_link_and_switch_subnets_in_order():
+    loaded = lab("""
+        name: t
+        nodes:
+          r: {kind: router, interfaces: {eth1: {}}}
+          sw: {kind: switch, subnet: 192.168.5.0/24, subnet6: "fd05::/64"}
+          h1: {}
+          h2: {ip: 192.168.5.1/24}
+          h3: {}
+        links:
+          - {endpoints: [r:eth1, h3:eth0], subnet: 10.9.0.0/30}
+          - [h1, sw]
+          - [h2, sw]
+          - [r:eth0, sw]
+    """)
+    assert str(loaded.node("r").interface("eth1").ipv4[0]) == "10.9.0.1/30"
+    assert str(loaded.node("h3").interface("eth0").ipv4[0]) == "10.9.0.2/30"
+    assert str(loaded.node("h1").interface("eth0").ipv4[0]) == "192.168.5.2/24"  # .1 taken by h2
+    assert str(loaded.node("r").interface("eth0").ipv4[0]) == "192.168.5.3/24"
+    assert str(loaded.node("h1").interface("eth0").ipv6[0]) == "fd05::1/64"
+    ports = [i.name for i in loaded.node("sw").interfaces]
+    assert ports == ["swp1", "swp2", "swp3"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("name: t\nnodes:\n  a: {ip: 10.0.0.1/24}\nlinks:\n  - [a:eth0, ghost:eth0]\n", 5, "unknown node 'ghost'"),
+        ("name: t\nnodes:\n  a: {}\n  b: {}\n  c: {}\nlinks:\n  - [a, b]\n  - [a, c]\n", 8, "already used"),
+        ("name: t\nnodes:\n  a: {ip: 10.0.0.1/24}\n  b: {ip: 10.0.0.1/24}\nlinks: [[a, b]]\n", 4, "duplicate address 10.0.0.1"),
+        ("name: t\nnodes:\n  a: {}\n  b: {ip: 10.1.0.2/24}\nlinks:\n  - {endpoints: [a, b], subnet: 10.0.0.0/24}\n", 4, "outside its subnet"),
+        ("name: t\nnodes:\n  a:\n    interfaces:\n      averyveryverylongname: {}\n", 5, "interfaces"),
+        ("name: t\nnodes:\n  a: {ip: 10.0.0.1/24}\n  b: {ip: 10.0.1.2/24}\nlinks: [[a, b]]\n", 5, "different subnets"),
+        ("name: t\nnodes:\n  a: {ip: 10.0.0.1/24, routes: [{to: default, via: 10.9.9.9}]}\n  b: {}\nlinks: [[a, b]]\n", 3, "gateway 10.9.9.9"),
+        ("name: t\nnodes:\n  a: {ip: 10.0.0.1/24}\n", 3, "not connected by any link"),
+        ("name: t\nnodes:\n  a: {colour: red}\n", 3, "colour"),
+        ("name: Bad_Name\nnodes:\n  a: {}\n", 1, "name"),
+        ("name: t\nnodes: {}\n", 2, "at least one node"),
+        ("name: t\nnodes:\n  a: {ip: [10.0.0.1/24\n", None, "invalid YAML"),
+        ("- just\n- a list\n", 1, "mapping"),
+        ("name: t\nnodes:\n  a: {}\n  b: {}\nlinks: [[a, b]]\nscenario:\n  - {node: c, run: 'true'}\n", 7, "unknown node 'c'"),
+        ("name: t\nnodes:\n  a: {}\n  b: {}\nlinks: [[a, b]]\nscenario:\n  - {node: a, run: x, timeout: soon}\n", 7, "not a duration"),
+        ("name: t\nnodes:\n  a: {sysctls: {kernel.panic: 1}}\n", 3, "net.*"),
+    ],
+)
+def test_bad_lab_files_name_file_field_line_and_problem(text, line, needle):
+    err = error_of(text)
+    message = str(err)
+    assert message.startswith("lab.yaml"), message
+    assert needle in message, message
+    if line is not None:
+        assert err.line == line, message
+    assert "\n" not in message
+
+
+def test_missing_file_is_a_lab_file_error(tmp_path):
+    with pytest.raises(LabFileError, match="no such lab"):
+        load_lab(tmp_path / "nope")
+    with pytest.raises(LabFileError, match="no lab.yaml"):
+        load_lab(tmp_path)
+
+
+def test_schema_file_is_current():
+    from socklab.model.schema import lab_schema_json
+
+    published = (LABS.parent / "schema" / "lab.schema.json").read_text()
+    assert published == lab_schema_json(), "run: socklab schema > schema/lab.schema.json"
