@@ -214,6 +214,61 @@ def _exec(argv: list[str]) -> None:
 
 
 @app.command()
+def run(
+    labs: Annotated[list[str] | None, typer.Argument(help="Labs to run (default with --all-shipped: every shipped lab).", metavar="LAB...")] = None,
+    name: NameOpt = None,
+    backend: BackendOpt = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the lab up after the run.")] = False,
+    as_json: JsonOpt = False,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Where run folders go (default ./runs or $SOCKLAB_RUNS_DIR).")] = None,
+    submission: Annotated[Path | None, typer.Option("--submission", "-s", help="A folder of programs to run instead of the lab's solution/.")] = None,
+    all_shipped: Annotated[bool, typer.Option("--all-shipped", help="Run every lab in labs/.")] = False,
+) -> None:
+    """Bring a lab up, capture, run its scenario, verify the captures, print the report.
+
+    Uses the instance if it is already up (and leaves it up). Every run writes a folder
+    runs/<instance>-<timestamp>/ with the plan, step outputs, pcaps and results.json.
+    Exit code: 0 every step and expectation met, 1 not, 2 bad input or infrastructure failure.
+
+    Example: socklab run tcp-hello
+    """
+    from socklab.errors import UsageError
+    from socklab.model.loader import load_lab, shipped_labs_dir
+    from socklab.run import run_lab
+
+    refs = list(labs or [])
+    if all_shipped:
+        refs += sorted(p.parent.name for p in shipped_labs_dir().glob("*/lab.yaml"))
+    if not refs:
+        raise UsageError("name a lab to run (or --all-shipped)")
+    if name and len(refs) > 1:
+        raise UsageError("--name applies to one lab at a time")
+    loaded = [load_lab(ref) for ref in refs]
+    console = _console()
+    results = []
+    for lab in loaded:
+        result = run_lab(lab, name=name, backend=backend, keep=keep, runs_dir=runs_dir, submission=submission)
+        results.append(result)
+        if result.error:
+            _console(stderr=True).print(f"[red]infrastructure failure[/] in {lab.name}: {result.error}")
+        if not as_json:
+            from socklab.render import run_report
+
+            for part in run_report(result):
+                console.print(part)
+            console.print()
+    if as_json:
+        payload = [r.to_dict() for r in results]
+        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+    if len(results) > 1 and not as_json:
+        for r in results:
+            console.print(("[green]PASS[/] " if r.ok else "[red]FAIL[/] ") + r.lab)
+    if any(r.error for r in results):
+        raise typer.Exit(2)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+@app.command()
 def schema() -> None:
     """Print the lab file's JSON schema (also in schema/lab.schema.json, for editors)."""
     from socklab.model.schema import lab_schema_json

@@ -57,6 +57,10 @@ class Deployment:
         self._check_node(node)
         return self.backend.netns_path(self.plan, node)
 
+    def kill_all(self) -> None:
+        """Kill every process still running in the lab's nodes (the lab itself stays up)."""
+        self.backend.stop_processes(self.plan)
+
     def down(self) -> None:
         destroy(self.record)
 

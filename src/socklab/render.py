@@ -109,3 +109,54 @@ def detail_table(data: dict[str, Any]) -> Table:
                 f"[{color}]{iface['state']}[/]", iface["mac"], str(iface["mtu"]), " ".join(iface["addresses"]),
             )
     return table
+
+
+def _tail_lines(text: str, lines: int = 3, width: int = 100) -> str:
+    kept = [line[:width] for line in text.strip().splitlines()[-lines:]]
+    return "\n".join(kept)
+
+
+def run_report(result) -> list:
+    """The report of one run: steps, then expectations, then a verdict line."""
+    from rich.text import Text
+
+    out: list = []
+    steps = Table(title=f"run of {result.lab} ({result.instance}, {result.backend})", title_justify="left",
+                  show_lines=True)
+    for column in ("step", "node", "command", "result", "time", "output (tail)"):
+        steps.add_column(column, overflow="fold")
+    for s in result.steps:
+        if s.ok:
+            verdict = "[green]ok[/]" + (" (killed at end)" if s.killed else "")
+        else:
+            verdict = f"[red]FAILED[/]: {s.problem}"
+        tail = _tail_lines(s.stdout_tail) + ("\n[dim]stderr:[/] " + _tail_lines(s.stderr_tail) if s.stderr_tail.strip() else "")
+        steps.add_row(s.id, s.node, s.command, verdict, f"{s.duration:.2f}s", tail)
+    out.append(steps)
+    if result.expectations:
+        table = Table(title="expectations", title_justify="left", show_lines=True)
+        for column in ("id", "check", "result", "evidence / what was seen"):
+            table.add_column(column, overflow="fold")
+        for e in result.expectations:
+            if e.passed:
+                verdict, detail = "[green]pass[/]", "\n".join(e.evidence[:2])
+            elif e.error:
+                verdict, detail = "[yellow]error[/]", e.error
+            else:
+                verdict, detail = "[red]FAIL[/]", e.message + (f"\n{e.diff}" if e.diff else "")
+            table.add_row(e.id, e.title, verdict, Text.from_markup(detail) if "[" not in detail else Text(detail))
+        out.append(table)
+    if result.captures:
+        caps = ", ".join(f"{p} ({c['file']})" for p, c in result.captures.items())
+        out.append(Text(f"captures: {caps}", style="dim"))
+    if result.error:
+        out.append(Text(f"run failed: {result.error}", style="bold red"))
+    passed = sum(1 for e in result.expectations if e.passed)
+    verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
+    t = result.timings
+    out.append(Text.from_markup(
+        f"{verdict} {result.lab}: {sum(s.ok for s in result.steps)}/{len(result.steps)} steps ok, "
+        f"{passed}/{len(result.expectations)} expectations met — {t.get('total', 0):.2f}s "
+        f"(up {t.get('up', 0):.2f}s, steps {t.get('steps', 0):.2f}s, down {t.get('down', 0):.2f}s) → {result.folder}"
+    ))
+    return out

@@ -37,6 +37,9 @@ class Backend(Protocol):
     def netns_path(self, plan: Plan, node: str) -> str:
         """A path to the node's network namespace, for host tools such as tcpdump."""
 
+    def stop_processes(self, plan: Plan) -> None:
+        """Kill every process running in the lab's nodes; the nodes stay up."""
+
     def orphans(self, claimed: set[str]) -> list[str]:
         """Objects this backend owns (by prefix or label) that no record claims."""
 

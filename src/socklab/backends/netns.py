@@ -52,6 +52,9 @@ class NetnsBackend:
     def netns_path(self, plan: Plan, node: str) -> str:
         return nsutil.netns_path(plan.node(node).netns)
 
+    def stop_processes(self, plan: Plan) -> None:
+        kill_processes([], [nsutil.netns_path(n.netns) for n in plan.nodes])
+
     # -- up ---------------------------------------------------------------------------------
 
     def deploy(self, plan: Plan, progress: Progress = no_progress) -> None:

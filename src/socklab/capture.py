@@ -1,0 +1,92 @@
+"""Captures with tcpdump inside a node's network namespace.
+
+tcpdump, not scapy: at the rates a veth carries, scapy's sniff() loses most packets.
+Each capture is confirmed listening before the scenario starts and flushed by SIGINT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from socklab.errors import InfrastructureError
+
+
+def tcpdump_argv(netns_path: str, iface: str, write: str, bpf: str | None = None) -> list[str]:
+    tcpdump = shutil.which("tcpdump")
+    if tcpdump is None:
+        raise InfrastructureError("tcpdump is not installed (apt-get install tcpdump, or run `make setup`)")
+    argv = ["nsenter", f"--net={netns_path}", tcpdump, "-i", iface, "-s", "0", "-U", "--immediate-mode",
+            "-Z", "root", "-w", write]
+    if bpf:
+        argv.append(bpf)
+    return argv
+
+
+@dataclass
+class Capture:
+    """One running tcpdump. `stop()` flushes it and returns the kernel's drop count."""
+
+    point: str  # "node:iface"
+    path: Path
+    proc: subprocess.Popen
+    log: Path
+    dropped: int | None = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        match = re.search(r"(\d+) packets? dropped by kernel", self.log.read_text(errors="replace"))
+        self.dropped = int(match.group(1)) if match else None
+
+
+def start_captures(points: list[tuple[str, str, str, str | None]], folder: Path, timeout: float = 5.0) -> list[Capture]:
+    """Start tcpdump for each (point, netns_path, iface, bpf); return once all are listening."""
+    folder.mkdir(parents=True, exist_ok=True)
+    captures: list[Capture] = []
+    try:
+        for point, netns_path, iface, bpf in points:
+            node = point.split(":")[0]
+            path = folder / f"{node}-{iface}.pcap"
+            log = folder / f".{node}-{iface}.log"
+            with open(log, "wb") as err:
+                proc = subprocess.Popen(tcpdump_argv(netns_path, iface, str(path), bpf), stdout=subprocess.DEVNULL,
+                                        stderr=err, start_new_session=True)
+            captures.append(Capture(point=point, path=path, proc=proc, log=log))
+        deadline = time.monotonic() + timeout
+        waiting = list(captures)
+        while waiting:
+            for cap in list(waiting):
+                text = cap.log.read_text(errors="replace")
+                if "listening on" in text:
+                    waiting.remove(cap)
+                elif cap.proc.poll() is not None:
+                    raise InfrastructureError(f"tcpdump on {cap.point} failed: {text.strip().splitlines()[-1:] or '?'}")
+            if waiting and time.monotonic() > deadline:
+                raise InfrastructureError(f"tcpdump on {waiting[0].point} did not start within {timeout:.0f}s")
+            if waiting:
+                time.sleep(0.003)
+    except BaseException:
+        stop_captures(captures)
+        raise
+    return captures
+
+
+def stop_captures(captures: list[Capture]) -> None:
+    for cap in captures:
+        if cap.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                cap.proc.send_signal(signal.SIGINT)
+    for cap in captures:
+        cap.stop()

@@ -1,0 +1,211 @@
+"""`socklab run`: bring a lab up, capture, run its scenario, verify, write the run folder.
+
+The run folder holds everything needed to understand and reproduce a run: the plan,
+each step's output, the pcaps, the results as JSON and a manifest of versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socklab import __version__
+from socklab.backends.base import Progress, no_progress
+from socklab.capture import Capture, start_captures, stop_captures
+from socklab.deployment import Deployment, attach, up
+from socklab.errors import SocklabError
+from socklab.model.lab import Lab
+from socklab.steps import StepResult, StepRunner
+
+SRC_DIR = Path(__file__).resolve().parents[1]
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("SOCKLAB_RUNS_DIR", "runs"))
+
+
+@dataclass
+class RunResult:
+    lab: str
+    instance: str
+    backend: str
+    folder: Path
+    steps: list[StepResult] = field(default_factory=list)
+    expectations: list[Any] = field(default_factory=list)  # verify.ExpectationResult
+    captures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None  # infrastructure failure: the run could not complete
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(s.ok for s in self.steps) and all(e.passed for e in self.expectations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab, "instance": self.instance, "backend": self.backend, "folder": str(self.folder),
+            "ok": self.ok, "error": self.error, "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "steps": [s.to_dict() for s in self.steps],
+            "expectations": [e.to_dict() for e in self.expectations],
+            "captures": self.captures,
+        }
+
+
+def run_lab(
+    lab: Lab,
+    *,
+    name: str | None = None,
+    backend: str | None = None,
+    keep: bool = False,
+    runs_dir: Path | None = None,
+    submission: Path | None = None,
+    wrap: list[str] | None = None,
+    progress: Progress = no_progress,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> RunResult:
+    """Run a lab's scenario end to end. Infrastructure failures end up in `result.error`."""
+    instance = name or lab.name
+    folder = _new_run_folder(runs_dir or default_runs_dir(), instance)
+    result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder)
+    t0 = time.perf_counter()
+    existing = _running(instance)
+    deployment = existing or up(lab, backend=backend, name=instance, progress=progress)
+    result.backend = deployment.backend.name
+    result.timings["up"] = time.perf_counter() - t0
+    try:
+        _execute(lab, deployment, result, submission, wrap, on_step)
+    finally:
+        t1 = time.perf_counter()
+        if not keep and existing is None:
+            deployment.down()
+        result.timings["down"] = time.perf_counter() - t1
+        result.timings["total"] = time.perf_counter() - t0
+        _write_results(result)
+    return result
+
+
+def _running(instance: str) -> Deployment | None:
+    from socklab import state
+
+    record = state.load(instance)
+    if record is not None and record.state == "up":
+        return attach(instance)
+    return None
+
+
+def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, wrap: list[str] | None,
+             on_step: Callable[[StepResult], None] | None) -> None:
+    folder = result.folder
+    (folder / "plan.json").write_text(dep.plan.to_json())
+    workspace = prepare_workspace(lab, folder / "workspace", submission)
+    _write_manifest(lab, result)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "PYTHONPATH": str(SRC_DIR), "PYTHONUNBUFFERED": "1", "HOME": str(workspace), "LANG": "C.UTF-8"}
+    captures: list[Capture] = []
+    runner = StepRunner(dep, workspace, folder / "steps", env, wrap)
+    t = time.perf_counter()
+    try:
+        points = [(c.on, dep.netns_path(c.on.split(":")[0]), c.on.split(":")[1], c.filter) for c in lab.captures]
+        captures = start_captures(points, folder / "pcap") if points else []
+        result.timings["capture_start"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for index, spec in enumerate(lab.scenario):
+            step = runner.run(spec, index)
+            result.steps.append(step)
+            if on_step and not spec.background:
+                on_step(step)
+        runner.finish()
+        result.timings["steps"] = time.perf_counter() - t
+    except SocklabError as err:
+        result.error = str(err)
+    finally:
+        runner.finish()
+        t = time.perf_counter()
+        stop_captures(captures)
+        result.timings["capture_stop"] = time.perf_counter() - t
+        dep.kill_all()
+    result.captures = {
+        c.point: {"file": str(c.path.relative_to(folder)), "dropped": c.dropped} for c in captures
+    }
+    if result.error is None and lab.expect:
+        t = time.perf_counter()
+        result.expectations = verify_run(lab, dep.plan, folder, result.steps)
+        result.timings["verify"] = time.perf_counter() - t
+
+
+def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[Any]:
+    from socklab.verify import verify
+    from socklab.verify.context import InterfaceInfo, NodeInfo, StepRecord, VerifyContext
+
+    nodes = {
+        n.name: NodeInfo(name=n.name, kind=n.kind, interfaces={
+            i.name: InterfaceInfo(name=i.name, mac=i.mac, ipv4=tuple(a.split("/")[0] for a in i.ipv4),
+                                  ipv6=tuple(a.split("/")[0] for a in i.ipv6))
+            for i in n.interfaces
+        })
+        for n in plan.nodes
+    }
+    captures = {c.on: folder / "pcap" / f"{c.on.replace(':', '-')}.pcap" for c in lab.captures}
+    records = tuple(
+        StepRecord(id=s.id, node=s.node, command=s.command, exit_code=s.exit_code, timed_out=s.timed_out,
+                   stdout=_read(s.stdout_path), stderr=_read(s.stderr_path), started=s.started, ended=s.ended)
+        for s in steps
+    )
+    return verify(lab.expect, VerifyContext(captures=captures, nodes=nodes, steps=records))
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Path:
+    """The lab folder's files, then the submission's (or the reference solution's) on top."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", "README.md", "__pycache__", "runs")
+    if lab.folder and lab.folder.is_dir():
+        shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
+    overlay = submission if submission is not None else (lab.folder / "solution" if lab.folder else None)
+    if overlay is not None and overlay.is_dir():
+        shutil.copytree(overlay, workspace, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    os.chmod(workspace, 0o755)
+    return workspace
+
+
+def _new_run_folder(base: Path, instance: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        folder = base / (f"{instance}-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            folder.mkdir(parents=True)
+            return folder.resolve()
+        except FileExistsError:
+            continue
+    raise SocklabError(f"cannot create a run folder under {base}")
+
+
+def _write_manifest(lab: Lab, result: RunResult) -> None:
+    lab_text = lab.source.read_bytes() if lab.source else b""
+    manifest = {
+        "socklab": __version__, "lab": lab.name, "lab_file": str(lab.source) if lab.source else None,
+        "lab_sha256": hashlib.sha256(lab_text).hexdigest(), "instance": result.instance,
+        "backend": result.backend, "kernel": platform.release(), "python": platform.python_version(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if lab.source:
+        shutil.copy(lab.source, result.folder / "lab.yaml")
+    (result.folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _write_results(result: RunResult) -> None:
+    (result.folder / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -1,0 +1,240 @@
+"""Running scenario steps inside nodes: start, wait for readiness, time out, kill, record.
+
+Every process of a run lives in its node's namespace and in its own process group;
+stdout and stderr go to files in the run folder, so nothing blocks and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from socklab import nsutil
+from socklab.deployment import Deployment
+from socklab.model.spec import ReadySpec, StepSpec
+
+TAIL_BYTES = 2000
+
+
+@dataclass
+class StepResult:
+    id: str
+    node: str
+    command: str
+    background: bool
+    expected_exit: int | None
+    exit_code: int | None = None
+    timed_out: bool = False
+    ready: bool | None = None  # None: no readiness condition
+    killed: bool = False  # still running at the end of the run
+    started: float = 0.0
+    ended: float = 0.0
+    stdout_path: str = ""
+    stderr_path: str = ""
+    problem: str | None = None  # one line: why this step did not meet its expectation
+    stdout_tail: str = field(default="", repr=False)
+    stderr_tail: str = field(default="", repr=False)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(duration=round(self.duration, 4), ok=self.ok)
+        return data
+
+
+@dataclass
+class RunningStep:
+    spec: StepSpec
+    result: StepResult
+    proc: subprocess.Popen
+    deadline: float
+
+
+def step_id(spec: StepSpec, index: int) -> str:
+    return spec.id or f"step{index + 1}"
+
+
+def command_text(spec: StepSpec) -> str:
+    return spec.run if isinstance(spec.run, str) else " ".join(spec.run)
+
+
+class StepRunner:
+    """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
+
+    def __init__(self, deployment: Deployment, workspace: Path, out_dir: Path, env: dict[str, str],
+                 wrap: list[str] | None = None):
+        self.dep = deployment
+        self.workspace = workspace
+        self.out_dir = out_dir
+        self.env = env
+        self.wrap = wrap or []
+        self.background: list[RunningStep] = []
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def argv(self, spec: StepSpec) -> list[str]:
+        command = ["sh", "-c", spec.run] if isinstance(spec.run, str) else list(spec.run)
+        cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
+        env = [f"{k}={v}" for k, v in {**self.env, **spec.env}.items()]
+        return self.dep.exec_argv(spec.node, [*self.wrap, "env", "-C", cwd, *env, *command])
+
+    def start(self, spec: StepSpec, index: int) -> RunningStep:
+        sid = step_id(spec, index)
+        out, err = self.out_dir / f"{sid}.stdout", self.out_dir / f"{sid}.stderr"
+        result = StepResult(id=sid, node=spec.node, command=command_text(spec), background=spec.background,
+                            expected_exit=spec.exit_code, stdout_path=str(out), stderr_path=str(err))
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            result.started = time.time()
+            proc = subprocess.Popen(self.argv(spec), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                                    start_new_session=True)
+        return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
+
+    def run(self, spec: StepSpec, index: int) -> StepResult:
+        """Run one step: a foreground step to its end, a background one until it is ready."""
+        step = self.start(spec, index)
+        if spec.background:
+            self.background.append(step)
+            if spec.ready is not None:
+                self._wait_ready(step, spec.ready)
+            return step.result
+        try:
+            step.proc.wait(timeout=max(0.0, step.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            step.result.timed_out = True
+            _kill_group(step.proc)
+        self._close(step)
+        return step.result
+
+    def finish(self) -> None:
+        """Let background steps that must exit do so (within their timeout), then kill the rest."""
+        for step in self.background:
+            if step.spec.exit_code is not None and step.proc.poll() is None:
+                try:
+                    step.proc.wait(timeout=max(0.0, step.deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    step.result.timed_out = True
+        for step in self.background:
+            if step.proc.poll() is None:
+                step.result.killed = not step.result.timed_out
+                _kill_group(step.proc)
+            self._close(step)
+        self.background = []
+
+    def _wait_ready(self, step: RunningStep, ready: ReadySpec) -> None:
+        deadline = time.monotonic() + ready.timeout
+        check = _readiness_check(self, step, ready)
+        while True:
+            if check():
+                step.result.ready = True
+                return
+            if step.proc.poll() is not None:
+                step.result.ready = False
+                step.result.problem = f"exited with {step.proc.returncode} before it was ready ({_describe(ready)})"
+                return
+            if time.monotonic() > deadline:
+                step.result.ready = False
+                step.result.problem = f"not ready after {ready.timeout:g}s ({_describe(ready)})"
+                return
+            time.sleep(0.005)
+
+    def _close(self, step: RunningStep) -> None:
+        result = step.result
+        if result.ended:
+            return
+        result.ended = time.time()
+        code = step.proc.returncode
+        result.exit_code = None if (result.killed or result.timed_out) else code
+        result.stdout_tail = _tail(Path(result.stdout_path))
+        result.stderr_tail = _tail(Path(result.stderr_path))
+        if result.problem is not None:
+            return
+        if result.timed_out:
+            result.problem = f"timed out after {step.spec.timeout:g}s"
+        elif result.killed:
+            if step.spec.exit_code is not None and not step.spec.background:
+                result.problem = "killed at the end of the run"
+        elif step.spec.exit_code is not None and code != step.spec.exit_code:
+            result.problem = f"exit code {_exit_text(code)}, expected {step.spec.exit_code}"
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"{code} (killed by {signal.Signals(-code).name})"
+    return str(code)
+
+
+def _describe(ready: ReadySpec) -> str:
+    if ready.tcp_listen:
+        return f"no TCP listener on port {ready.tcp_listen}"
+    if ready.udp_bound:
+        return f"no UDP socket bound to port {ready.udp_bound}"
+    if ready.output:
+        return f"no output line matching {ready.output!r}"
+    return f"no file {ready.file}"
+
+
+def _readiness_check(runner: StepRunner, step: RunningStep, ready: ReadySpec):
+    if ready.tcp_listen or ready.udp_bound:
+        proto, port = ("tcp", ready.tcp_listen) if ready.tcp_listen else ("udp", ready.udp_bound)
+        netns_path = runner.dep.netns_path(step.spec.node)
+        return lambda: port_bound(netns_path, proto, port)
+    if ready.output:
+        pattern = re.compile(ready.output, re.MULTILINE)
+        paths = (Path(step.result.stdout_path), Path(step.result.stderr_path))
+        return lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)
+    target = ready.file or ""
+    path = target if target.startswith("/") else str(runner.workspace / (step.spec.cwd or "") / target)
+    return lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0
+
+
+def port_bound(netns_path: str, proto: str, port: int) -> bool:
+    """Is a TCP socket listening (state 0A) or a UDP socket bound on this port, in that namespace?"""
+    fd = nsutil.open_netns(netns_path)
+    try:
+        with nsutil.entered(fd):
+            for table in (proto, proto + "6"):
+                try:
+                    with open(f"/proc/thread-self/net/{table}") as f:
+                        lines = f.read().splitlines()[1:]
+                except FileNotFoundError:
+                    continue
+                for line in lines:
+                    fields = line.split()
+                    local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                    if local_port == port and (proto == "udp" or fields[3] == "0A"):
+                        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - TAIL_BYTES))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""

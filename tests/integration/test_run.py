@@ -1,0 +1,123 @@
+"""`socklab run`: scenarios in real labs — readiness, timeouts, kills, run folders, captures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.conftest import LABS, needs_root
+
+from socklab.model.loader import load_lab, parse_lab
+from socklab.run import run_lab
+
+pytestmark = [needs_root]
+
+
+def write_lab(folder: Path, text: str, files: dict[str, str] | None = None):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lab.yaml").write_text(textwrap.dedent(text))
+    for name, body in (files or {}).items():
+        (folder / name).write_text(textwrap.dedent(body))
+    return load_lab(folder)
+
+
+PAIR = textwrap.dedent("""
+    name: {name}
+    nodes:
+      a: {{ip: 10.1.0.1/24}}
+      b: {{ip: 10.1.0.2/24}}
+    links: [[a, b]]
+    capture: [a:eth0]
+""")
+
+
+def test_tcp_hello_runs_green_and_keeps_a_complete_run_folder(tmp_path):
+    result = run_lab(load_lab(LABS / "tcp-hello"), name="t-run-hello", runs_dir=tmp_path)
+    assert result.ok, result.to_dict()
+    folder = result.folder
+    for name in ("plan.json", "manifest.json", "results.json", "lab.yaml", "steps/server.stdout", "steps/client.stdout"):
+        assert (folder / name).is_file(), name
+    assert "Hello World from client" in (folder / "steps/server.stdout").read_text()
+    assert "Hello World from server" in (folder / "steps/client.stdout").read_text()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["backend"] == "netns" and len(manifest["lab_sha256"]) == 64
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["ok"] is True and [s["id"] for s in saved["steps"]] == ["server", "client"]
+    # the capture holds the first packet: the SYN to the server's port
+    dump = subprocess.run(["tcpdump", "-nr", str(folder / "pcap/server-eth0.pcap"), "tcp[tcpflags] & tcp-syn != 0"],
+                          capture_output=True, text=True).stdout
+    assert "192.168.11.11.12345: Flags [S]" in dump
+
+
+def test_hanging_step_is_killed_at_its_timeout_and_reported(tmp_path):
+    lab = write_lab(tmp_path / "lab", PAIR.format(name="hang") + textwrap.dedent("""
+        scenario:
+          - {id: server, node: b, run: "sleep 300", background: true, exit_code: null}
+          - {id: stuck, node: a, run: "sleep 300", timeout: 300ms}
+          - {id: after, node: a, run: "echo still running steps"}
+    """))
+    result = run_lab(lab, name="t-run-hang", runs_dir=tmp_path / "runs")
+    stuck = result.steps[1]
+    assert stuck.timed_out and not stuck.ok and "timed out after 0.3s" in stuck.problem
+    assert result.steps[2].ok and "still running steps" in result.steps[2].stdout_tail
+    assert result.steps[0].killed and result.steps[0].ok  # a server with exit_code: null may be killed
+    assert not result.ok
+    leftover = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout
+    assert leftover == ""
+
+
+def test_readiness_by_output_udp_port_and_file(tmp_path):
+    lab = write_lab(tmp_path / "lab", PAIR.format(name="ready") + textwrap.dedent("""
+        scenario:
+          - node: b
+            run: "sleep 0.2; echo server up; sleep 5"
+            background: true
+            exit_code: null
+            ready: {output: "^server up$"}
+          - node: b
+            run: ["python3", "-c", "import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); time.sleep(0.2); s.bind(('0.0.0.0', 5353)); time.sleep(5)"]
+            background: true
+            exit_code: null
+            ready: {udp_bound: 5353}
+          - {node: a, run: "sleep 0.2; touch flag; sleep 5", background: true, exit_code: null, ready: {file: flag}}
+          - {node: a, run: "test -e flag"}
+    """))
+    result = run_lab(lab, name="t-run-ready", runs_dir=tmp_path / "runs")
+    assert [s.ready for s in result.steps[:3]] == [True, True, True], result.to_dict()
+    assert result.ok
+
+
+def test_background_step_that_dies_or_never_gets_ready_is_reported(tmp_path):
+    lab = write_lab(tmp_path / "lab", PAIR.format(name="notready") + textwrap.dedent("""
+        scenario:
+          - {node: b, run: "exit 3", background: true, ready: {tcp_listen: 12345}}
+          - {node: a, run: "sleep 5", background: true, exit_code: null, ready: {tcp_listen: 80, timeout: 200ms}}
+          - {node: a, run: "exit 4"}
+    """))
+    result = run_lab(lab, name="t-run-notready", runs_dir=tmp_path / "runs")
+    assert "exited with 3 before it was ready" in result.steps[0].problem
+    assert "not ready after 0.2s (no TCP listener on port 80)" in result.steps[1].problem
+    assert result.steps[2].problem == "exit code 4, expected 0"
+
+
+def test_cli_run_exit_codes_and_json(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src"), "SOCKLAB_RUNS_DIR": str(tmp_path)}
+    cli = [sys.executable, "-m", "socklab.cli"]
+    ok = subprocess.run([*cli, "run", "tcp-hello", "--name", "t-run-cli", "--json"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["ok"] is True
+    write_lab(tmp_path / "failing", PAIR.format(name="failing") + "scenario:\n  - {node: a, run: 'exit 1'}\n")
+    bad = subprocess.run([*cli, "run", str(tmp_path / "failing"), "--name", "t-run-fail"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "exit code 1, expected 0" in bad.stdout
+    missing = subprocess.run([*cli, "run", str(tmp_path / "nope")], env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such lab" in missing.stderr
+
+
+def test_inline_lab_without_folder_runs(tmp_path):
+    lab = parse_lab(PAIR.format(name="inline") + "scenario:\n  - {node: a, run: 'ping -c1 -W1 b'}\n")
+    result = run_lab(lab, name="t-run-inline", runs_dir=tmp_path)
+    assert result.ok, result.steps[0].stderr_tail
