@@ -181,14 +181,21 @@ def _describe(ready: ReadySpec) -> str:
         return f"no TCP listener on port {ready.tcp_listen}"
     if ready.udp_bound:
         return f"no UDP socket bound to port {ready.udp_bound}"
+    if ready.raw_bound is not None:
+        return f"no raw socket open for IP protocol {ready.raw_bound}"
     if ready.output:
         return f"no output line matching {ready.output!r}"
     return f"no file {ready.file}"
 
 
 def _readiness_check(runner: StepRunner, step: RunningStep, ready: ReadySpec):
-    if ready.tcp_listen or ready.udp_bound:
-        proto, port = ("tcp", ready.tcp_listen) if ready.tcp_listen else ("udp", ready.udp_bound)
+    if ready.tcp_listen or ready.udp_bound or ready.raw_bound is not None:
+        if ready.tcp_listen:
+            proto, port = "tcp", ready.tcp_listen
+        elif ready.udp_bound:
+            proto, port = "udp", ready.udp_bound
+        else:
+            proto, port = "raw", ready.raw_bound
         netns_path = runner.dep.netns_path(step.spec.node)
         return lambda: port_bound(netns_path, proto, port)
     if ready.output:
@@ -201,7 +208,8 @@ def _readiness_check(runner: StepRunner, step: RunningStep, ready: ReadySpec):
 
 
 def port_bound(netns_path: str, proto: str, port: int) -> bool:
-    """Is a TCP socket listening (state 0A) or a UDP socket bound on this port, in that namespace?"""
+    """Is a TCP socket listening (state 0A), a UDP socket bound on this port, or a raw socket
+    open for this protocol (/proc/net/raw shows it as the port), in that namespace?"""
     fd = nsutil.open_netns(netns_path)
     try:
         with nsutil.entered(fd):
@@ -214,7 +222,7 @@ def port_bound(netns_path: str, proto: str, port: int) -> bool:
                 for line in lines:
                     fields = line.split()
                     local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                    if local_port == port and (proto == "udp" or fields[3] == "0A"):
+                    if local_port == port and (proto != "tcp" or fields[3] == "0A"):
                         return True
     finally:
         os.close(fd)

@@ -147,15 +147,18 @@ class ReadySpec(Strict):
 
     tcp_listen: Annotated[int, Field(ge=1, le=65535)] | None = None
     udp_bound: Annotated[int, Field(ge=1, le=65535)] | None = None
+    raw_bound: Annotated[int, Field(ge=0, le=255)] | None = Field(
+        default=None, description="an IP protocol number a raw socket is open for"
+    )
     output: str | None = Field(default=None, description="a regex matched against stdout/stderr lines")
     file: str | None = Field(default=None, description="a path, relative to the step's workspace")
     timeout: Duration = 5.0
 
     @model_validator(mode="after")
     def _one_condition(self) -> ReadySpec:
-        given = [k for k in ("tcp_listen", "udp_bound", "output", "file") if getattr(self, k) is not None]
+        given = [k for k in ("tcp_listen", "udp_bound", "raw_bound", "output", "file") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of tcp_listen, udp_bound, output, file")
+            raise ValueError("give exactly one of tcp_listen, udp_bound, raw_bound, output, file")
         if self.output is not None:
             try:
                 re.compile(self.output)

@@ -1,0 +1,8 @@
+"""Reference TCP client: send a greeting, print the answer."""
+import socket
+
+client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+client.connect(("server", 12345))
+client.sendall(b"Hello World from client")
+print("server said:", client.recv(100).decode())
+client.close()

@@ -1,0 +1,16 @@
+"""Reference AF_UNIX stream server on ./stream.sock: receive, print, answer."""
+import os
+import socket
+
+PATH = "stream.sock"
+if os.path.exists(PATH):
+    os.unlink(PATH)
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(PATH)
+server.listen(1)
+conn, _ = server.accept()
+print("received:", conn.recv(100).decode())
+conn.sendall(b"Hello World from server")
+conn.close()
+server.close()
+os.unlink(PATH)
