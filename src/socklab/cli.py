@@ -269,6 +269,66 @@ def run(
 
 
 @app.command()
+def verify(
+    folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
+    lab: Annotated[str | None, typer.Argument(help="Check against this lab file instead of the run's copy.", metavar="[LAB]")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a run's saved captures and outputs again, without re-running anything.
+
+    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not.
+    """
+    from socklab.model.loader import load_lab
+    from socklab.run import reverify
+
+    result = reverify(folder, load_lab(lab) if lab else None)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        from socklab.render import run_report
+
+        for part in run_report(result):
+            _console().print(part)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def capture(
+    instance: Annotated[str, typer.Argument(help="The lab instance.")],
+    point: Annotated[str, typer.Argument(help="NODE or NODE:IFACE (default: the node's first interface).", metavar="NODE[:IFACE]")],
+    write: Annotated[str | None, typer.Option("--write", "-w", help="Write pcap to FILE, or '-' for stdout.")] = None,
+    bpf: Annotated[str | None, typer.Option("--filter", "-f", help="A BPF filter, e.g. 'udp port 53'.")] = None,
+    count: Annotated[int | None, typer.Option("--count", "-c", help="Stop after this many packets.")] = None,
+) -> None:
+    """Capture live on a node interface of a running lab (tcpdump inside the node).
+
+    Without -w, prints one line per packet. Open it in Wireshark while it runs:
+    socklab capture tcp-hello server -w - | wireshark -k -i -
+    """
+    from socklab.capture import tcpdump_argv
+    from socklab.deployment import attach
+    from socklab.errors import UsageError
+
+    dep = attach(_instance_of(instance))
+    node, _, iface = point.partition(":")
+    try:
+        planned = dep.plan.node(node)
+    except KeyError as err:
+        raise UsageError(str(err.args[0])) from None
+    names = [i.name for i in planned.interfaces]
+    iface = iface or (names[0] if names else "")
+    if iface not in names:
+        raise UsageError(f"{node} has no interface {iface!r} (it has: {', '.join(names) or 'none'})")
+    argv = tcpdump_argv(dep.netns_path(node), iface, write or "-", bpf)
+    if write is None:  # human lines instead of pcap
+        argv = [a for a in argv if a not in ("-w", "-")] + ["-n", "-l"]
+        argv.remove("-U")
+    if count:
+        argv[3:3] = ["-c", str(count)]
+    _exec(argv)
+
+
+@app.command()
 def schema() -> None:
     """Print the lab file's JSON schema (also in schema/lab.schema.json, for editors)."""
     from socklab.model.schema import lab_schema_json

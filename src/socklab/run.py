@@ -24,7 +24,7 @@ from socklab.capture import Capture, start_captures, stop_captures
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError
 from socklab.model.lab import Lab
-from socklab.steps import StepResult, StepRunner
+from socklab.steps import StepResult, StepRunner, Wrap
 
 SRC_DIR = Path(__file__).resolve().parents[1]
 
@@ -67,7 +67,7 @@ def run_lab(
     keep: bool = False,
     runs_dir: Path | None = None,
     submission: Path | None = None,
-    wrap: list[str] | None = None,
+    wrap: Wrap | None = None,
     progress: Progress = no_progress,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> RunResult:
@@ -101,7 +101,7 @@ def _running(instance: str) -> Deployment | None:
     return None
 
 
-def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, wrap: list[str] | None,
+def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, wrap: Wrap | None,
              on_step: Callable[[StepResult], None] | None) -> None:
     folder = result.folder
     (folder / "plan.json").write_text(dep.plan.to_json())
@@ -160,6 +160,30 @@ def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[An
         for s in steps
     )
     return verify(lab.expect, VerifyContext(captures=captures, nodes=nodes, steps=records))
+
+
+def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
+    """Check a run folder's saved captures and outputs again, against its lab file or another."""
+    from socklab.errors import UsageError
+    from socklab.model.loader import load_lab
+    from socklab.plan import Plan
+
+    folder = folder.resolve()
+    try:
+        saved = json.loads((folder / "results.json").read_text())
+        plan = Plan.model_validate_json((folder / "plan.json").read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{folder} is not a socklab run folder ({err})") from None
+    if lab is None:
+        lab = load_lab(folder / "lab.yaml")
+        # the copy's folder is the run folder; keep the expectations, that is all verify needs
+    steps = [StepResult(**{k: v for k, v in s.items() if k not in ("duration", "ok")}) for s in saved["steps"]]
+    result = RunResult(lab=lab.name, instance=saved["instance"], backend=saved["backend"], folder=folder,
+                       steps=steps, captures=saved.get("captures", {}))
+    t = time.perf_counter()
+    result.expectations = verify_run(lab, plan, folder, steps)
+    result.timings["verify"] = time.perf_counter() - t
+    return result
 
 
 def _read(path: str) -> str:

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,11 @@ from socklab.deployment import Deployment
 from socklab.model.spec import ReadySpec, StepSpec
 
 TAIL_BYTES = 2000
+GRACE = 2.0
+"""Seconds a background step that should exit may take after the last step before it is killed."""
+
+Wrap = Callable[[StepSpec], list[str]]
+"""argv placed before a step's command inside the node (the grader's sandbox: setpriv, prlimit)."""
 
 
 @dataclass
@@ -75,12 +81,12 @@ class StepRunner:
     """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
 
     def __init__(self, deployment: Deployment, workspace: Path, out_dir: Path, env: dict[str, str],
-                 wrap: list[str] | None = None):
+                 wrap: Wrap | None = None):
         self.dep = deployment
         self.workspace = workspace
         self.out_dir = out_dir
         self.env = env
-        self.wrap = wrap or []
+        self.wrap = wrap or (lambda spec: [])
         self.background: list[RunningStep] = []
         out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -88,7 +94,7 @@ class StepRunner:
         command = ["sh", "-c", spec.run] if isinstance(spec.run, str) else list(spec.run)
         cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
         env = [f"{k}={v}" for k, v in {**self.env, **spec.env}.items()]
-        return self.dep.exec_argv(spec.node, [*self.wrap, "env", "-C", cwd, *env, *command])
+        return self.dep.exec_argv(spec.node, [*self.wrap(spec), "env", "-C", cwd, *env, *command])
 
     def start(self, spec: StepSpec, index: int) -> RunningStep:
         sid = step_id(spec, index)
@@ -118,13 +124,17 @@ class StepRunner:
         return step.result
 
     def finish(self) -> None:
-        """Let background steps that must exit do so (within their timeout), then kill the rest."""
+        """Let background steps that must exit do so (within GRACE and their timeout), kill the rest."""
+        grace_end = time.monotonic() + GRACE
         for step in self.background:
             if step.spec.exit_code is not None and step.proc.poll() is None:
                 try:
-                    step.proc.wait(timeout=max(0.0, step.deadline - time.monotonic()))
+                    step.proc.wait(timeout=max(0.0, min(step.deadline, grace_end) - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    step.result.timed_out = True
+                    if time.monotonic() >= step.deadline:
+                        step.result.timed_out = True
+                    else:
+                        step.result.problem = f"still running {GRACE:g}s after the last step (killed)"
         for step in self.background:
             if step.proc.poll() is None:
                 step.result.killed = not step.result.timed_out

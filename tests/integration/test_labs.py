@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import LABS, needs_root
 
 from socklab.model.loader import load_lab
 from socklab.run import run_lab
+from tests.conftest import LABS, needs_root
 
 pytestmark = [needs_root]
 SHIPPED = sorted(p.parent.name for p in LABS.glob("*/lab.yaml"))

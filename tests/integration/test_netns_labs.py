@@ -11,10 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.conftest import LABS, needs_root, socklab_leftovers
-
 import socklab
 from socklab.model.loader import parse_lab
+from tests.conftest import LABS, needs_root, socklab_leftovers
 
 pytestmark = [needs_root]
 SOCKLAB = [sys.executable, "-m", "socklab.cli"]

@@ -9,10 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import LABS, needs_root
-
 from socklab.model.loader import load_lab, parse_lab
 from socklab.run import run_lab
+from tests.conftest import LABS, needs_root
 
 pytestmark = [needs_root]
 

@@ -49,6 +49,7 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
     _check_routes(spec, nodes)
     _check_scenario(spec)
     captures = _resolve_captures(spec, nodes)
+    _check_expectations(spec, captures)
     return Lab(
         name=spec.name,
         description=spec.description,
@@ -276,3 +277,18 @@ def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CaptureSp
         if node not in by_name or not any(i.name == iface for i in by_name[node].interfaces):
             raise ResolveError(("capture", index), f"no interface {cap.on} in this lab")
     return tuple(spec.capture)
+
+
+def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> None:
+    """Expectations may only name the lab's nodes, steps and captures."""
+    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
+    points = {c.on for c in captures}
+    for index, expectation in enumerate(spec.expect):
+        refs = expectation.references()
+        for node in sorted(refs["nodes"] - set(spec.nodes)):
+            raise ResolveError(("expect", index), f"{expectation.id}: unknown node {node!r}")
+        for step in sorted(refs["steps"] - steps):
+            raise ResolveError(("expect", index), f"{expectation.id}: unknown step {step!r} (steps: {', '.join(sorted(steps))})")
+        for cap in sorted(refs["captures"]):
+            if ":" in cap and cap not in points:
+                raise ResolveError(("expect", index), f"{expectation.id}: {cap} is not captured (captures: {', '.join(sorted(points)) or 'none'})")

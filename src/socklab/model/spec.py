@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from socklab.verify.expectations import Expectations
+
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
 """Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names."""
 
@@ -213,7 +215,7 @@ class LabSpec(Strict):
     links: list[LinkSpec] = []
     scenario: list[StepSpec] = []
     capture: list[CaptureSpec] | Literal["all", "none"] = "all"
-    expect: list[Any] = []
+    expect: Expectations = []
     grading: dict[str, Any] | None = None
 
     @field_validator("nodes")

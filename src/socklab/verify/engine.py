@@ -1,0 +1,171 @@
+"""verify(): check expectations against a run's captures and step records.
+
+The engine reads each capture once (struct reader + pre-decode), caches the frames, and
+hands each expectation to its check in checks.py. A check that cannot run (missing
+capture, unknown node or step) yields an `error` result, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from socklab.verify.context import StepRecord, VerifyContext
+from socklab.verify.expectations import Expectation
+from socklab.verify.frames import Capture, Frame, decode, dedup_key
+from socklab.verify.match import C, Resolver, SpecError, window_constraint
+from socklab.verify.pcap import CaptureFormatError, first_timestamp, read_records
+from socklab.verify.results import ExpectationResult
+
+DEDUP_WINDOW = 1.0  # seconds: the same packet on two captures closer than this counts once
+
+
+class CaptureError(Exception):
+    """A capture file is missing or unreadable: the run failed, not the student."""
+
+
+def verify(expectations: Sequence[Expectation], ctx: VerifyContext) -> list[ExpectationResult]:
+    """Check every expectation against the run described by ctx; one result each, in order.
+
+    Captures are read once and shared by all expectations. Never raises for a bad capture
+    or a name the lab does not know: those give results with `error` set.
+    """
+    engine = Engine(ctx)
+    return [engine.check(e) for e in expectations]
+
+
+class Engine:
+    """Loads and caches the frames of a run; resolves capture scopes, steps and time windows."""
+
+    def __init__(self, ctx: VerifyContext):
+        self.ctx = ctx
+        self.res = Resolver(ctx.nodes)
+        self._frames: dict[str, list[Frame]] = {}
+        self._merged: dict[tuple[str, ...], list[Frame]] = {}
+        self._t0: float | None = None
+
+    @property
+    def t0(self) -> float:
+        """Time zero for "+1.234s" in messages: the first step's start, else the first packet."""
+        if self._t0 is None:
+            starts = [s.started for s in self.ctx.steps]
+            if not starts:
+                starts = [t for p in self.ctx.captures.values() if (t := first_timestamp(p)) is not None]
+            self._t0 = min(starts) if starts else 0.0
+        return self._t0
+
+    # -- captures ---------------------------------------------------------------------------
+
+    def all_captures(self) -> list[str]:
+        return sorted(self.ctx.captures)
+
+    def scope(self, spec: str | list[str] | None, default: list[str] | None = None) -> list[str]:
+        """Capture keys for a `capture:` value: "node:iface", a node name (all its captures), or a list."""
+        if spec is None:
+            keys = default if default is not None else self.all_captures()
+            if not keys:
+                raise CaptureError("the run has no captures (add a capture: list to the lab)")
+            return keys
+        out: list[str] = []
+        for item in [spec] if isinstance(spec, str) else spec:
+            if item in self.ctx.captures:
+                out.append(item)
+                continue
+            mine = [k for k in self.all_captures() if k.split(":")[0] == item]
+            if not mine:
+                known = ", ".join(self.all_captures()) or "none"
+                raise SpecError(f"no capture {item!r} in this run (captures: {known})")
+            out += mine
+        return list(dict.fromkeys(out))
+
+    def node_captures(self, node: str) -> list[str]:
+        return [k for k in self.all_captures() if k.split(":")[0] == node]
+
+    def frames(self, keys: Sequence[str]) -> list[Frame]:
+        """Frames of these captures, merged in time order."""
+        key = tuple(sorted(keys))
+        if key in self._merged:
+            return self._merged[key]
+        lists = [self._load(k) for k in key]
+        if len(lists) == 1:
+            merged = lists[0]
+        else:
+            merged = sorted((f for fl in lists for f in fl), key=lambda f: f.ts)
+        self._merged[key] = merged
+        return merged
+
+    def _load(self, key: str) -> list[Frame]:
+        if key in self._frames:
+            return self._frames[key]
+        path = self.ctx.captures.get(key)
+        if path is None:
+            raise SpecError(f"no capture {key!r} in this run (captures: {', '.join(self.all_captures()) or 'none'})")
+        try:
+            records, truncated = read_records(path)
+        except FileNotFoundError:
+            raise CaptureError(f"capture file for {key} is missing: {path}") from None
+        except (OSError, CaptureFormatError) as e:
+            raise CaptureError(f"capture file for {key} is unreadable ({path}): {e}") from None
+        frames = decode(Capture(key, path, truncated), records)
+        self._frames[key] = frames
+        return frames
+
+    @staticmethod
+    def distinct(frames: list[Frame]) -> tuple[list[Frame], dict[int, list[Frame]]]:
+        """Drop repeats of one packet seen on several captures (same bytes bar TTL/checksum, < 1 s apart).
+
+        Returns the kept frames and, per kept frame id, the other sightings.
+        """
+        seen: dict[bytes, Frame] = {}
+        kept: list[Frame] = []
+        also: dict[int, list[Frame]] = {}
+        for f in frames:
+            k = dedup_key(f)
+            first = seen.get(k)
+            if first is not None and first.cap is not f.cap and f.ts - first.ts <= DEDUP_WINDOW:
+                if not any(g.cap is f.cap for g in also.get(id(first), [])):
+                    also.setdefault(id(first), []).append(f)
+                    continue
+            seen[k] = f
+            kept.append(f)
+        return kept, also
+
+    def describe_scope(self, keys: Sequence[str]) -> str:
+        if list(keys) == self.all_captures() and len(keys) > 1:
+            return "any capture"
+        return " or ".join(keys)
+
+    # -- steps and time ---------------------------------------------------------------------
+
+    def step(self, step_id: str) -> StepRecord:
+        for s in self.ctx.steps:
+            if s.id == step_id:
+                return s
+        known = ", ".join(s.id for s in self.ctx.steps) or "none"
+        raise SpecError(f"no step {step_id!r} in this run (steps: {known})")
+
+    def window(self, e: Expectation) -> C | None:
+        if e.after is None:
+            return None
+        s = self.step(e.after)
+        hi = s.started + e.within if e.within is not None else None
+        return window_constraint(s.started, hi, e.after, s.started)
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def check(self, e: Expectation) -> ExpectationResult:
+        from socklab.verify import checks
+
+        try:
+            out = getattr(checks, f"check_{e.kind}")(self, e)
+        except (SpecError, CaptureError) as err:
+            return ExpectationResult(e.id, e.title, e.points, False, 0.0, f"could not check: {err}", error=str(err))
+        except Exception as err:  # a bug in socklab must not sink the whole report
+            msg = f"internal error while checking: {type(err).__name__}: {err}"
+            return ExpectationResult(e.id, e.title, e.points, False, 0.0, msg, error=msg)
+        message = out.message
+        if not out.passed and e.hint:
+            message += f" (hint: {e.hint})"
+        return ExpectationResult(
+            e.id, e.title, e.points, out.passed, e.points if out.passed else 0.0, message,
+            out.evidence, out.diff if not out.passed else None,
+        )
