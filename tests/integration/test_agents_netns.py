@@ -412,3 +412,24 @@ def test_send_rejects_non_layer_names(pair: Pair) -> None:
     rc, events, stderr = run_agent("send", "--packet", "__import__('os').system('true')", netns=pair.a)
     assert rc == 2 and "cannot evaluate" in events[-1]["message"]
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_ping_on_loopback(host: str) -> None:
+    rc, events, stderr = run_agent("ping", "--host", host, "--timeout", "2")
+    assert rc == 0, stderr
+    reply = only(events, "received")[0]
+    assert reply["echo_reply"] is True and reply["peer"] == host
+
+
+def test_dns_over_ipv6_on_another_port(agents: Any) -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        probe.bind(("::1", 0))
+        port = str(probe.getsockname()[1])
+    server = agents("dns", "server", "--bind", "::1", "--port", port, "--record", "v6.lab=fd00::5")
+    assert server.wait_for("bound")["port"] == int(port)
+    rc, events, stderr = run_agent("dns", "query", "--server", "::1", "--port", port, "--name", "v6.lab",
+                                   "--type", "AAAA")
+    assert rc == 0, stderr
+    assert only(events, "received")[0]["answers"][0]["data"] == "fd00::5"
+    assert server.finish()[0] == 0
