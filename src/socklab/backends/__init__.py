@@ -5,7 +5,7 @@ from __future__ import annotations
 from socklab.backends.base import Backend
 from socklab.errors import UsageError
 
-BACKENDS = ("netns",)  # docker joins when its backend lands
+BACKENDS = ("netns", "docker")
 
 
 def get_backend(name: str) -> Backend:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from socklab.plan import Plan
@@ -36,6 +37,12 @@ class Backend(Protocol):
 
     def netns_path(self, plan: Plan, node: str) -> str:
         """A path to the node's network namespace, for host tools such as tcpdump."""
+
+    def workspace_root(self, plan: Plan) -> Path | None:
+        """Where run workspaces must live to be visible in nodes at the same path (None: anywhere)."""
+
+    def node_env(self) -> dict[str, str]:
+        """Environment for commands run in nodes (PATH, PYTHONPATH for socklab.agents)."""
 
     def stop_processes(self, plan: Plan) -> None:
         """Kill every process running in the lab's nodes; the nodes stay up."""

@@ -17,17 +17,20 @@ import shutil
 import signal
 import socket
 import struct
+import sys
 import time
 from pathlib import Path
 
 from socklab import nsutil, rtnl
 from socklab.backends.base import Progress, no_progress
 from socklab.errors import InfrastructureError
-from socklab.names import PREFIX
+from socklab.names import instance_of_netns
 from socklab.plan import Plan, PlanNode
 from socklab.state import Record, instance_dir
 
 ETC_NETNS = Path("/etc/netns")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SRC_DIR = Path(__file__).resolve().parents[2]
 SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
 
 
@@ -52,6 +55,14 @@ class NetnsBackend:
     def netns_path(self, plan: Plan, node: str) -> str:
         return nsutil.netns_path(plan.node(node).netns)
 
+    def workspace_root(self, plan: Plan) -> Path | None:
+        """Nodes share the host's filesystem: workspaces stay in the run folder."""
+        return None
+
+    def node_env(self) -> dict[str, str]:
+        """Nodes run socklab's own Python (scapy, socklab.agents) unless a sandbox says otherwise."""
+        return {"PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}", "PYTHONPATH": str(SRC_DIR)}
+
     def stop_processes(self, plan: Plan) -> None:
         kill_processes([], [nsutil.netns_path(n.netns) for n in plan.nodes])
 
@@ -60,56 +71,18 @@ class NetnsBackend:
     def deploy(self, plan: Plan, progress: Progress = no_progress) -> None:
         nsutil.raise_fd_limit()
         nsutil.prepare_netns_dir()
-        nodes = {n.name: n for n in plan.nodes}
         fds: dict[str, int] = {}
-        socks: dict[str, socket.socket] = {}
-        ioctl_socks: dict[str, socket.socket] = {}
         total = len(plan.nodes)
         try:
-            # 1. namespaces, each with a netlink socket and its early sysctls
             for done, node in enumerate(plan.nodes, 1):
                 fds[node.name] = nsutil.create_netns(node.netns)
-                with nsutil.entered(fds[node.name]):
-                    socks[node.name] = rtnl.open_socket()
-                    ioctl_socks[node.name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    _write_sysctls(node, early=True)
                 if done % 50 == 0 or done == total:
                     progress("namespaces", done, total)
-            # 2. bridges, then every veth pair in one batch from the root namespace
-            for node in plan.nodes:
-                if node.bridge:
-                    batch = rtnl.Batch(socks[node.name])
-                    batch.bridge(node.bridge, index=node.bridge_index)
-                    batch.commit()
-            root = rtnl.open_socket()
-            try:
-                batch = rtnl.Batch(root)
-                for link in plan.links:
-                    a_node, a_if = link.a.split(":")
-                    b_node, b_if = link.b.split(":")
-                    a, b = nodes[a_node], nodes[b_node]
-                    ia, ib = a.interface(a_if), b.interface(b_if)
-                    batch.veth(
-                        ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
-                        ib.name, fds[b_node], _ifindex(b, b_if), ib.mac,
-                    )
-                batch.commit()
-            finally:
-                root.close()
-            progress("links", len(plan.links), len(plan.links))
-            # 3. inside each namespace: offloads, links up, addresses, routes, late sysctls
-            for done, node in enumerate(plan.nodes, 1):
-                _configure(node, socks[node.name], ioctl_socks[node.name], fds[node.name])
-                if done % 50 == 0 or done == total:
-                    progress("addresses", done, total)
+            wire_namespaces(plan, fds, progress)
             self._write_hosts(plan)
-        except rtnl.NetlinkError as err:
-            raise InfrastructureError(f"the kernel refused to {err.what}: {err.strerror}") from None
         except OSError as err:
             raise InfrastructureError(f"building the lab failed: {err}") from None
         finally:
-            for closable in (*socks.values(), *ioctl_socks.values()):
-                closable.close()
             for fd in fds.values():
                 os.close(fd)
 
@@ -135,10 +108,11 @@ class NetnsBackend:
             _remove_path(Path(path))
 
     def orphans(self, claimed: set[str]) -> list[str]:
-        found = [n for n in nsutil.list_netns() if n.startswith(PREFIX) and n not in claimed]
+        # only names socklab itself forms (sl-<instance>.<node>), never another tool's sl-something
+        found = [n for n in nsutil.list_netns() if instance_of_netns(n) and n not in claimed]
         if ETC_NETNS.is_dir():
             found += [
-                str(p) for p in sorted(ETC_NETNS.iterdir()) if p.name.startswith(PREFIX) and str(p) not in claimed
+                str(p) for p in sorted(ETC_NETNS.iterdir()) if instance_of_netns(p.name) and str(p) not in claimed
             ]
         return found
 
@@ -150,6 +124,61 @@ class NetnsBackend:
                 _remove_path(Path(obj))
             else:
                 nsutil.remove_netns(obj)
+
+
+def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_progress) -> None:
+    """Realise the plan's network in existing, empty namespaces: one open fd per node.
+
+    Shared by both backends (the docker backend passes its containers' namespaces):
+    early sysctls, bridges, every veth pair in one batch with both ends born in their
+    namespaces, then offloads, links up, addresses, routes and late sysctls.
+    Raises InfrastructureError naming what the kernel refused.
+    """
+    nodes = {n.name: n for n in plan.nodes}
+    socks: dict[str, socket.socket] = {}
+    ioctl_socks: dict[str, socket.socket] = {}
+    total = len(plan.nodes)
+    try:
+        # 1. a netlink socket in each namespace, and its early sysctls
+        for node in plan.nodes:
+            with nsutil.entered(fds[node.name]):
+                socks[node.name] = rtnl.open_socket()
+                ioctl_socks[node.name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                _write_sysctls(node, early=True)
+        # 2. bridges, then every veth pair in one batch from the root namespace
+        for node in plan.nodes:
+            if node.bridge:
+                batch = rtnl.Batch(socks[node.name])
+                batch.bridge(node.bridge, index=node.bridge_index)
+                batch.commit()
+        root = rtnl.open_socket()
+        try:
+            batch = rtnl.Batch(root)
+            for link in plan.links:
+                a_node, a_if = link.a.split(":")
+                b_node, b_if = link.b.split(":")
+                a, b = nodes[a_node], nodes[b_node]
+                ia, ib = a.interface(a_if), b.interface(b_if)
+                batch.veth(
+                    ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
+                    ib.name, fds[b_node], _ifindex(b, b_if), ib.mac,
+                )
+            batch.commit()
+        finally:
+            root.close()
+        progress("links", len(plan.links), len(plan.links))
+        # 3. inside each namespace: offloads, links up, addresses, routes, late sysctls
+        for done, node in enumerate(plan.nodes, 1):
+            _configure(node, socks[node.name], ioctl_socks[node.name], fds[node.name])
+            if done % 50 == 0 or done == total:
+                progress("addresses", done, total)
+    except rtnl.NetlinkError as err:
+        raise InfrastructureError(f"the kernel refused to {err.what}: {err.strerror}") from None
+    except OSError as err:
+        raise InfrastructureError(f"wiring the lab failed: {err}") from None
+    finally:
+        for closable in (*socks.values(), *ioctl_socks.values()):
+            closable.close()
 
 
 def _ifindex(node: PlanNode, iface: str) -> int:
