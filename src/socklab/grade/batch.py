@@ -1,0 +1,90 @@
+"""Grade many submissions, each in its own lab instance, up to `jobs` at a time."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from socklab.errors import SocklabError, UsageError
+from socklab.grade.sandbox import SANDBOX_UID_BASE, Sandbox, check_tools
+from socklab.grade.score import Grade, grade_run
+from socklab.grade.spec import GradingSpec
+from socklab.grade.submission import submission_name, unpack
+from socklab.model.lab import Lab
+from socklab.run import run_lab
+
+
+def grading_spec(lab: Lab) -> GradingSpec:
+    if lab.grading is None:
+        raise UsageError(f"lab {lab.name} has no grading: section (which files, which steps, how many points)")
+    return lab.grading
+
+
+def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: str | None = None) -> Grade:
+    """Grade one submission in slot `slot` (its uid and instance name). Never raises."""
+    spec = grading_spec(lab)
+    name = submission_name(submission)
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="socklab-sub-") as tmp:
+            folder = unpack(submission, Path(tmp))
+            missing = [f for f, fs in spec.files.items() if fs.required and not (folder / f).is_file()]
+            sandbox = Sandbox(
+                uid=_uid(slot), limits=spec.limits,
+                student_steps={s for fs in spec.files.values() for s in fs.steps},
+                raw_nodes={n.name for n in lab.nodes if n.raw_sockets},
+            )
+            run = run_lab(lab, name=_instance(slot), backend=backend, runs_dir=runs_dir, submission=folder,
+                          sandbox=sandbox)
+        grade = grade_run(lab, spec, run, name, missing)
+    except UsageError as err:  # a bad submission archive is the student's problem, reported as such
+        grade = Grade(submission=name, lab=lab.name, gradable=False, error=str(err))
+    except SocklabError as err:
+        grade = Grade(submission=name, lab=lab.name, gradable=False, error=f"infrastructure: {err}")
+    except Exception as err:  # grading itself crashed: say so, keep going with the others
+        detail = traceback.format_exception_only(type(err), err)[-1].strip()
+        grade = Grade(submission=name, lab=lab.name, gradable=False, error=f"grading crashed: {detail}")
+    grade.duration = time.perf_counter() - started
+    return grade
+
+
+def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None = None,
+               on_done: Callable[[Grade], None] | None = None) -> list[Grade]:
+    """Grades in the order of `submissions`; `on_done` hears about each as it finishes."""
+    grading_spec(lab)
+    check_tools()
+    if (backend or lab.backend) != "netns":
+        raise UsageError("grading runs student programs in the netns backend's sandbox; "
+                         "--backend docker is for up and run (see README, Grading)")
+    free = list(range(max(1, jobs)))
+    lock = threading.Lock()
+
+    def work(path: Path) -> Grade:
+        with lock:
+            slot = free.pop()
+        try:
+            grade = grade_one(lab, path, slot, runs_dir, backend)
+        finally:
+            with lock:
+                free.append(slot)
+        if on_done:
+            on_done(grade)
+        return grade
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(work, submissions))
+
+
+def _uid(slot: int) -> int:
+    """Distinct per slot, and per grading process, so parallel graders never share a uid."""
+    return SANDBOX_UID_BASE + (os.getpid() % 256) * 64 + slot
+
+
+def _instance(slot: int) -> str:
+    return f"g{os.getpid()}-{slot}"
