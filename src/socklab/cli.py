@@ -269,6 +269,78 @@ def run(
 
 
 @app.command()
+def grade(
+    lab: LabArg,
+    submissions: Annotated[list[Path], typer.Argument(help="Folders, .zip or .tar.gz files of students' programs.", metavar="SUBMISSION...")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, gradescope, prairielearn, junit or csv.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="A file (one submission, or junit/csv), else a folder: one file per submission + summary.csv.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
+    backend: BackendOpt = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Where run folders go (default ./runs).")] = None,
+) -> None:
+    """Grade submissions: each runs sandboxed in a fresh lab instance, is verified and scored.
+
+    The lab's grading: section says which files a submission holds and which steps run them.
+    Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure.
+
+    Examples:
+      socklab grade tcp-hello alice/ bob.zip carol.tar.gz
+      socklab grade tcp-hello submission/ --format gradescope -o /autograder/results/results.json
+    """
+    from socklab.errors import UsageError
+    from socklab.grade.batch import grade_many
+    from socklab.grade.formats import EXTENSIONS, FORMATS, render, summary_csv
+    from socklab.model.loader import load_lab
+    from socklab.render import grade_detail, grades_table
+    from socklab.run import default_runs_dir
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose from {', '.join(FORMATS)}")
+    loaded = load_lab(lab)
+    err = _console(stderr=True)
+    done: list = []
+
+    def on_done(g) -> None:
+        done.append(g)
+        status = f"{g.score:g}/{g.max_score:g}" if g.gradable else f"not graded: {g.error}"
+        err.print(f"[{len(done)}/{len(submissions)}] {g.submission}: {status} ({g.duration:.2f}s)")
+
+    grades = []
+    try:
+        grades = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
+                            backend=backend, on_done=on_done)
+    finally:
+        _write_grades(grades or done, fmt, output, len(submissions), render, summary_csv, EXTENSIONS)
+    if fmt == "table":
+        console = _console()
+        if len(grades) == 1 and grades[0].gradable:
+            console.print(grade_detail(grades[0]))
+        console.print(grades_table(grades))
+    elif len(submissions) > 1:
+        err.print(grades_table(grades))
+    infra = [g for g in grades if not g.gradable and g.error and not g.error.startswith("submission ")]
+    raise typer.Exit(3 if infra else 0)
+
+
+def _write_grades(grades, fmt, output, count, render, summary_csv, extensions) -> None:
+    if fmt == "table":
+        if output is not None:
+            Path(output).write_text(summary_csv(grades))
+        return
+    if output is None:
+        sys.stdout.write(render(fmt, grades))
+        return
+    if count == 1 or fmt in ("junit", "csv"):
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(render(fmt, grades))
+        return
+    Path(output).mkdir(parents=True, exist_ok=True)
+    for g in grades:
+        (Path(output) / f"{g.submission}.{extensions[fmt]}").write_text(render(fmt, [g]))
+    (Path(output) / "summary.csv").write_text(summary_csv(grades))
+
+
+@app.command()
 def verify(
     folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
     lab: Annotated[str | None, typer.Argument(help="Check against this lab file instead of the run's copy.", metavar="[LAB]")] = None,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from socklab import state
 from socklab.backends import BACKENDS, get_backend
+from socklab.backends.base import Backend
 from socklab.deployment import destroy
 from socklab.errors import SocklabError
 
@@ -20,24 +21,30 @@ class GcReport:
 def collect(dry_run: bool = False, everything: bool = False) -> GcReport:
     """Remove dead instances (interrupted `up`s) and orphans. `everything` removes live labs too."""
     report = GcReport()
+    found: list[tuple[Backend, list[str]]] = []
+    # Records and orphans are listed under one hold of the ledger lock: an `up` writes its
+    # record under the lock before creating anything, so whatever we see here is either
+    # claimed by a record we read or truly nobody's.
     with state.locked():
         records = state.all_records()
-    claimed: set[str] = set()
+        claimed = set().union(*(r.claimed() for r in records if r.live and not everything))
+        for name in BACKENDS:
+            try:
+                backend = get_backend(name)
+                found.append((backend, backend.orphans(claimed)))
+            except SocklabError:
+                continue  # e.g. no Docker engine here: it can own nothing
     for record in records:
         if record.live and not everything:
             report.kept.append(record.instance)
-            claimed |= record.claimed()
             continue
         report.instances.append(record.instance)
         if not dry_run:
             destroy(record)
-    for name in BACKENDS:
-        try:
-            backend = get_backend(name)
-            found = backend.orphans(claimed)
-        except SocklabError:
-            continue  # e.g. no Docker engine here: it can own nothing
-        report.orphans += found
-        if found and not dry_run:
-            backend.remove_orphans(found)
+    for backend, orphans in found:
+        # objects of the dead instances just destroyed are not orphans any more
+        orphans = [o for o in orphans if not any(o in r.claimed() for r in records)]
+        report.orphans += orphans
+        if orphans and not dry_run:
+            backend.remove_orphans(orphans)
     return report

@@ -160,3 +160,36 @@ def run_report(result) -> list:
         f"(up {t.get('up', 0):.2f}s, steps {t.get('steps', 0):.2f}s, down {t.get('down', 0):.2f}s) → {result.folder}"
     ))
     return out
+
+
+def grades_table(grades) -> Table:
+    """One row per submission, one column per test."""
+    ids: list[str] = []
+    for grade in grades:
+        ids += [t.id for t in grade.tests if t.id not in ids]
+    table = Table(title=f"grades ({len(grades)} submission{'s' * (len(grades) != 1)})", title_justify="left")
+    table.add_column("submission")
+    table.add_column("score", justify="right")
+    for test_id in ids:
+        table.add_column(test_id, justify="center")
+    table.add_column("notes", overflow="fold")
+    for grade in grades:
+        marks = {t.id: ("[green]✓[/]" if t.passed else "[red]✗[/]") for t in grade.tests}
+        score = f"{grade.score:g}/{grade.max_score:g}" if grade.gradable else "[yellow]not graded[/]"
+        notes = grade.error or ", ".join(f"missing {m}" for m in grade.missing)
+        table.add_row(grade.submission, score, *[marks.get(i, "") for i in ids], notes)
+    return table
+
+
+def grade_detail(grade) -> Table:
+    table = Table(title=f"{grade.submission}: {grade.score:g}/{grade.max_score:g}", title_justify="left",
+                  show_lines=True)
+    for column in ("test", "points", "feedback"):
+        table.add_column(column, overflow="fold")
+    for t in grade.tests:
+        mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
+        from rich.text import Text
+
+        feedback = Text(t.feedback + (f"\n{t.output}" if t.output else ""))
+        table.add_row(f"{mark} {t.title}", f"{t.score:g}/{t.max_score:g}", feedback)
+    return table

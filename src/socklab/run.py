@@ -11,7 +11,7 @@ import json
 import os
 import platform
 import shutil
-import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,9 +24,7 @@ from socklab.capture import Capture, start_captures, stop_captures
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError
 from socklab.model.lab import Lab
-from socklab.steps import StepResult, StepRunner, Wrap
-
-SRC_DIR = Path(__file__).resolve().parents[1]
+from socklab.steps import Sandbox, StepResult, StepRunner
 
 
 def default_runs_dir() -> Path:
@@ -67,7 +65,7 @@ def run_lab(
     keep: bool = False,
     runs_dir: Path | None = None,
     submission: Path | None = None,
-    wrap: Wrap | None = None,
+    sandbox: Sandbox | None = None,
     progress: Progress = no_progress,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> RunResult:
@@ -81,7 +79,7 @@ def run_lab(
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
     try:
-        _execute(lab, deployment, result, submission, wrap, on_step)
+        _execute(lab, deployment, result, submission, sandbox, on_step)
     finally:
         t1 = time.perf_counter()
         if not keep and existing is None:
@@ -101,16 +99,27 @@ def _running(instance: str) -> Deployment | None:
     return None
 
 
-def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, wrap: Wrap | None,
+def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, sandbox: Sandbox | None,
              on_step: Callable[[StepResult], None] | None) -> None:
     folder = result.folder
     (folder / "plan.json").write_text(dep.plan.to_json())
-    workspace = prepare_workspace(lab, folder / "workspace", submission)
+    shared = dep.backend.workspace_root(dep.plan)
+    if sandbox is None and shared is None:
+        workspace = prepare_workspace(lab, folder / "workspace", submission)
+    else:
+        # nodes in containers see only the backend's shared folder; sandboxed programs cannot
+        # traverse private parents of the run folder (e.g. /tmp/pytest-of-root): such workspaces
+        # live elsewhere and move into the run folder afterwards
+        where = Path(tempfile.mkdtemp(prefix="ws-", dir=shared)) if shared else Path(
+            tempfile.mkdtemp(prefix=f"socklab-ws-{dep.instance}-"))
+        os.chmod(where, 0o755)
+        workspace = prepare_workspace(lab, where, submission)
+        if sandbox is not None:
+            sandbox.prepare(workspace)
     _write_manifest(lab, result)
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "PYTHONPATH": str(SRC_DIR), "PYTHONUNBUFFERED": "1", "HOME": str(workspace), "LANG": "C.UTF-8"}
+    env = {**dep.backend.node_env(), "PYTHONUNBUFFERED": "1", "HOME": str(workspace), "LANG": "C.UTF-8"}
     captures: list[Capture] = []
-    runner = StepRunner(dep, workspace, folder / "steps", env, wrap)
+    runner = StepRunner(dep, workspace, folder / "steps", env, sandbox)
     t = time.perf_counter()
     try:
         points = [(c.on, dep.netns_path(c.on.split(":")[0]), c.on.split(":")[1], c.filter) for c in lab.captures]
@@ -132,6 +141,10 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         stop_captures(captures)
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
+        if sandbox is not None:
+            sandbox.finish()
+    if workspace != folder / "workspace":
+        shutil.move(str(workspace), str(folder / "workspace"))
     result.captures = {
         c.point: {"file": str(c.path.relative_to(folder)), "dropped": c.dropped} for c in captures
     }

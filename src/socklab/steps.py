@@ -12,9 +12,9 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from socklab import nsutil
 from socklab.deployment import Deployment
@@ -24,8 +24,19 @@ TAIL_BYTES = 2000
 GRACE = 2.0
 """Seconds a background step that should exit may take after the last step before it is killed."""
 
-Wrap = Callable[[StepSpec], list[str]]
-"""argv placed before a step's command inside the node (the grader's sandbox: setpriv, prlimit)."""
+class Sandbox(Protocol):
+    """What the grader puts around student steps (see socklab.grade.sandbox)."""
+
+    def prepare(self, workspace: Path) -> None: ...
+
+    def wrap(self, spec: StepSpec, step_id: str) -> list[str]:
+        """argv placed before the step's command inside the node ([] for steps left alone)."""
+
+    def env(self) -> dict[str, str]:
+        """Environment overrides for wrapped steps."""
+
+    def finish(self) -> None:
+        """After the run: make sure nothing of the student's survives."""
 
 
 @dataclass
@@ -81,20 +92,22 @@ class StepRunner:
     """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
 
     def __init__(self, deployment: Deployment, workspace: Path, out_dir: Path, env: dict[str, str],
-                 wrap: Wrap | None = None):
+                 sandbox: Sandbox | None = None):
         self.dep = deployment
         self.workspace = workspace
         self.out_dir = out_dir
         self.env = env
-        self.wrap = wrap or (lambda spec: [])
+        self.sandbox = sandbox
         self.background: list[RunningStep] = []
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    def argv(self, spec: StepSpec) -> list[str]:
+    def argv(self, spec: StepSpec, sid: str) -> list[str]:
         command = ["sh", "-c", spec.run] if isinstance(spec.run, str) else list(spec.run)
         cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
-        env = [f"{k}={v}" for k, v in {**self.env, **spec.env}.items()]
-        return self.dep.exec_argv(spec.node, [*self.wrap(spec), "env", "-C", cwd, *env, *command])
+        wrap = self.sandbox.wrap(spec, sid) if self.sandbox else []
+        overrides = self.sandbox.env() if wrap and self.sandbox else {}
+        env = [f"{k}={v}" for k, v in {**self.env, **overrides, **spec.env}.items()]
+        return self.dep.exec_argv(spec.node, [*wrap, "env", "-C", cwd, *env, *command])
 
     def start(self, spec: StepSpec, index: int) -> RunningStep:
         sid = step_id(spec, index)
@@ -103,7 +116,7 @@ class StepRunner:
                             expected_exit=spec.exit_code, stdout_path=str(out), stderr_path=str(err))
         with open(out, "wb") as fo, open(err, "wb") as fe:
             result.started = time.time()
-            proc = subprocess.Popen(self.argv(spec), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+            proc = subprocess.Popen(self.argv(spec, sid), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
                                     start_new_session=True)
         return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
 

@@ -125,9 +125,9 @@ def test_synack_must_acknowledge_the_syn(run):
 
 def test_handshake_any_port_and_ipv6(run):
     assert check(run, conversation(port=8080), {"tcp_handshake": {"server": "server"}}).passed
-    v6 = [Ether() / IPv6(src=CLIENT6, dst=SERVER6) / TCP(sport=5, dport=80, flags="S", seq=1),
-          Ether() / IPv6(src=SERVER6, dst=CLIENT6) / TCP(sport=80, dport=5, flags="SA", seq=9, ack=2),
-          Ether() / IPv6(src=CLIENT6, dst=SERVER6) / TCP(sport=5, dport=80, flags="A", seq=2, ack=10)]
+    v6 = [Ether(dst="ff:ff:ff:ff:ff:ff") / IPv6(src=CLIENT6, dst=SERVER6) / TCP(sport=5, dport=80, flags="S", seq=1),
+          Ether(dst="ff:ff:ff:ff:ff:ff") / IPv6(src=SERVER6, dst=CLIENT6) / TCP(sport=80, dport=5, flags="SA", seq=9, ack=2),
+          Ether(dst="ff:ff:ff:ff:ff:ff") / IPv6(src=CLIENT6, dst=SERVER6) / TCP(sport=5, dport=80, flags="A", seq=2, ack=10)]
     r = check(run, v6, {"tcp_handshake": {"client": "client", "server": "server:80"}}, capture="client:eth0")
     assert r.passed and "[fd00::12]:5 > [fd00::11]:80" in r.message
 

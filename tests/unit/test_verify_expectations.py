@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from socklab.verify.expectations import Expectation, Expectations, PacketMatch
 
 LIST = TypeAdapter(Expectations)
-README = Path(__file__).resolve().parents[2] / "src" / "socklab" / "verify" / "README-expectations.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "expectations.md"
 
 
 def parse(items):

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.l2 import ARP, CookedLinuxV2, Ether
 
+from socklab.verify.pcap import LINKTYPE_LINUX_SLL2
 from socklab.verify.testing import (
     CLIENT,
     CLIENT6,
@@ -51,24 +52,24 @@ def check(run, packets, expectation, capture="server:eth0"):
 
 # (name, packet matcher, a packet that matches, one that does not, words the failure must contain)
 FIELDS = [
-    ("ether-src", {"ether": {"src": CLIENT_MAC}}, udp_hello(), Ether(src=OTHER_MAC) / IP() / UDP(),
+    ("ether-src", {"ether": {"src": CLIENT_MAC}}, udp_hello(), Ether(src=OTHER_MAC, dst="ff:ff:ff:ff:ff:ff") / IP() / UDP(),
      "Ethernet source 02:00:00:00:00:99, expected 02:00:00:00:00:12"),
     ("ether-dst", {"ether": {"dst": SERVER_MAC}}, udp_hello(), Ether(src=CLIENT_MAC, dst=OTHER_MAC) / IP() / UDP(),
      "Ethernet destination 02:00:00:00:00:99, expected 02:00:00:00:00:11"),
-    ("ether-type", {"ether": {"type": "0x88b5"}}, Ether(src=CLIENT_MAC, type=0x88B5) / b"hi",
-     Ether(src=CLIENT_MAC, type=0x88B6) / b"hi", "EtherType 0x88b6, expected 0x88b5"),
-    ("arp-op", {"arp": {"op": "is-at"}}, Ether() / ARP(op=2), Ether() / ARP(op=1), "ARP operation who-has (1), expected is-at (2)"),
-    ("arp-psrc", {"arp": {"psrc": CLIENT}}, Ether() / ARP(psrc=CLIENT), Ether() / ARP(psrc=RAWSRV),
+    ("ether-type", {"ether": {"type": "0x88b5"}}, Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff", type=0x88B5) / b"hi",
+     Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff", type=0x88B6) / b"hi", "EtherType 0x88b6, expected 0x88b5"),
+    ("arp-op", {"arp": {"op": "is-at"}}, Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(op=2), Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(op=1), "ARP operation who-has (1), expected is-at (2)"),
+    ("arp-psrc", {"arp": {"psrc": CLIENT}}, Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(psrc=CLIENT), Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(psrc=RAWSRV),
      "ARP psrc 192.168.11.13, expected 192.168.11.12"),
-    ("arp-pdst", {"arp": {"pdst": SERVER}}, Ether() / ARP(pdst=SERVER), Ether() / ARP(pdst=RAWSRV),
+    ("arp-pdst", {"arp": {"pdst": SERVER}}, Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=SERVER), Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=RAWSRV),
      "ARP pdst 192.168.11.13, expected 192.168.11.11"),
-    ("arp-hwsrc", {"arp": {"hwsrc": CLIENT_MAC}}, Ether() / ARP(hwsrc=CLIENT_MAC), Ether() / ARP(hwsrc=OTHER_MAC),
+    ("arp-hwsrc", {"arp": {"hwsrc": CLIENT_MAC}}, Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(hwsrc=CLIENT_MAC), Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(hwsrc=OTHER_MAC),
      "ARP hwsrc 02:00:00:00:00:99, expected 02:00:00:00:00:12"),
-    ("arp-hwdst", {"arp": {"hwdst": SERVER_MAC}}, Ether() / ARP(hwdst=SERVER_MAC), Ether() / ARP(hwdst=OTHER_MAC),
+    ("arp-hwdst", {"arp": {"hwdst": SERVER_MAC}}, Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(hwdst=SERVER_MAC), Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(hwdst=OTHER_MAC),
      "ARP hwdst 02:00:00:00:00:99, expected 02:00:00:00:00:11"),
-    ("ipv4-src", {"ipv4": {"src": CLIENT}}, udp_hello(), Ether() / IP(src=RAWSRV, dst=SERVER) / UDP(),
+    ("ipv4-src", {"ipv4": {"src": CLIENT}}, udp_hello(), Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src=RAWSRV, dst=SERVER) / UDP(),
      "IPv4 source 192.168.11.13, expected 192.168.11.12"),
-    ("ipv4-dst", {"ipv4": {"dst": SERVER}}, udp_hello(), Ether() / IP(src=CLIENT, dst=RAWSRV) / UDP(),
+    ("ipv4-dst", {"ipv4": {"dst": SERVER}}, udp_hello(), Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src=CLIENT, dst=RAWSRV) / UDP(),
      "IPv4 destination 192.168.11.13, expected 192.168.11.11"),
     ("ip-proto", {"ip": {"proto": 102}}, c2s(proto=102) / b"Hello", c2s(proto=103) / b"Hello", "IP protocol 103, expected 102"),
     ("ip-proto-name", {"ip": {"proto": "udp"}}, udp_hello(), c2s() / TCP(), "IP protocol 6, expected 17"),
@@ -76,9 +77,9 @@ FIELDS = [
     ("ip-flags", {"ip": {"flags": "DF"}}, c2s(flags="DF") / UDP(), c2s(flags=0) / UDP(), "IPv4 flags none, expected DF"),
     ("ip-id", {"ip": {"id": 7}}, c2s(id=7) / UDP(), c2s(id=8) / UDP(), "IPv4 id 8, expected 7"),
     ("ip-tos", {"ip": {"tos": "0x10"}}, c2s(tos=0x10) / UDP(), c2s(tos=0) / UDP(), "IPv4 TOS 0x00, expected 0x10"),
-    ("ipv6-src", {"ipv6": {"src": CLIENT6}}, c2s6() / UDP(), Ether() / IPv6(src="fd00::99", dst=SERVER6) / UDP(),
+    ("ipv6-src", {"ipv6": {"src": CLIENT6}}, c2s6() / UDP(), Ether(dst="ff:ff:ff:ff:ff:ff") / IPv6(src="fd00::99", dst=SERVER6) / UDP(),
      "IPv6 source fd00::99, expected fd00::12"),
-    ("ipv6-dst", {"ipv6": {"dst": SERVER6}}, c2s6() / UDP(), Ether() / IPv6(src=CLIENT6, dst="fd00::99") / UDP(),
+    ("ipv6-dst", {"ipv6": {"dst": SERVER6}}, c2s6() / UDP(), Ether(dst="ff:ff:ff:ff:ff:ff") / IPv6(src=CLIENT6, dst="fd00::99") / UDP(),
      "IPv6 destination fd00::99, expected fd00::11"),
     ("ipv6-nh", {"ipv6": {"nh": 102}}, c2s6(nh=102) / b"x", c2s6(nh=103) / b"x", "IPv6 next header 103, expected 102"),
     ("ipv6-hlim", {"ipv6": {"hlim": 64}}, c2s6(hlim=64) / UDP(), c2s6(hlim=63) / UDP(), "IPv6 hop limit 63, expected 64"),
@@ -116,7 +117,7 @@ FIELDS = [
     ("raw-ip-payload", {"ip": {"proto": 102}, "payload": {"equals": "Hello"}}, c2s(proto=102) / b"Hello", c2s(proto=102) / b"Hellp",
      "payload 'Hellp'"),
     ("ether-payload-padded", {"ether": {"type": 0x88B5}, "payload": {"equals": "Hello"}},
-     Ether(src=CLIENT_MAC, type=0x88B5) / (b"Hello" + b"\0" * 41), Ether(src=CLIENT_MAC, type=0x88B5) / (b"Hellp" + b"\0" * 41),
+     Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff", type=0x88B5) / (b"Hello" + b"\0" * 41), Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff", type=0x88B5) / (b"Hellp" + b"\0" * 41),
      "payload 'Hellp' + 41 zero bytes (46 bytes), expected 'Hello'"),
     ("from-node", {"from": "client"}, udp_hello(), s2c() / UDP(), "no packet from client at all on server:eth0"),
     ("to-node", {"to": "server"}, udp_hello(), s2c() / UDP(), "no packet to server at all on server:eth0"),
@@ -125,7 +126,7 @@ FIELDS = [
     ("from-literal-ip", {"from": CLIENT, "udp": {}}, udp_hello(), s2c() / UDP(), "no packet from 192.168.11.12 at all"),
     ("to-literal-ip-port", {"to": f"{SERVER}:12345", "udp": {}}, udp_hello(), udp_hello(dport=1), "destination port 1, expected 12345"),
     ("to-v6-port", {"to": f"[{SERVER6}]:12345", "udp": {}}, c2s6() / UDP(dport=12345), c2s6() / UDP(dport=9), "destination port 9, expected 12345"),
-    ("from-mac", {"from": CLIENT_MAC}, Ether(src=CLIENT_MAC, type=0x88B5) / b"x", Ether(src=OTHER_MAC, dst=SERVER_MAC, type=0x88B5) / b"x",
+    ("from-mac", {"from": CLIENT_MAC}, Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff", type=0x88B5) / b"x", Ether(src=OTHER_MAC, dst=SERVER_MAC, type=0x88B5) / b"x",
      "no packet from 02:00:00:00:00:12 at all"),
 ]
 
@@ -344,3 +345,16 @@ def test_names_the_lab_does_not_have_are_errors(run, expectation, words):
 def test_no_captures_at_all_is_an_error(run):
     r = run.check_one({"packet": {"udp": {}}})
     assert r.error and "no captures" in r.error
+
+
+def test_cooked_capture_of_tcpdump_any(run):
+    """tcpdump -i any writes SLL2: a source MAC but no destination MAC."""
+    def sll(src_mac, ip):
+        return CookedLinuxV2(proto=0x0800, lladdrlen=6, src=bytes.fromhex(src_mac.replace(":", "")) + b"\0\0") / ip
+    pkts = [sll(CLIENT_MAC, IP(src="10.9.9.9", dst=SERVER) / UDP(dport=12345) / b"spoofed"),
+            sll(SERVER_MAC, IP(src=SERVER, dst=CLIENT) / UDP(sport=12345) / b"back")]
+    run.capture("server:any", pkts, linktype=LINKTYPE_LINUX_SLL2)
+    assert run.check_one({"packet": {"from": "client", "to": "server", "payload": "spoofed"}}).passed  # by MAC, then by IP
+    assert run.check_one({"packet": {"from": "server", "to": "client", "udp": {"sport": 12345}}}).passed
+    r = run.check_one({"packet": {"ether": {"dst": SERVER_MAC}}})
+    assert not r.passed and "Ethernet destination -, expected 02:00:00:00:00:11" in r.message

@@ -55,7 +55,7 @@ def one(pkt, tmp_path, linktype=LINKTYPE_ETHERNET):
 @pytest.mark.parametrize("endianness", ["<", ">"])
 def test_reads_pcap_in_both_byte_orders_and_resolutions(tmp_path, nano, endianness):
     p = tmp_path / "x.pcap"
-    pkts = [Ether() / IP(dst="10.0.0.2") / UDP(dport=i) for i in range(3)]
+    pkts = [Ether(dst="ff:ff:ff:ff:ff:ff") / IP(dst="10.0.0.2") / UDP(dport=i) for i in range(3)]
     for i, pk in enumerate(pkts):
         pk.time = 1000 + i + 0.123456789  # small: a float keeps nanoseconds here
     w = PcapWriter(str(p), nano=nano, endianness=endianness, linktype=LINKTYPE_ETHERNET)
@@ -71,7 +71,7 @@ def test_reads_pcap_in_both_byte_orders_and_resolutions(tmp_path, nano, endianne
 
 def test_reads_pcapng(tmp_path):
     p = tmp_path / "x.pcapng"
-    pkts = [Ether() / IP(dst="10.0.0.2") / TCP(dport=80 + i) for i in range(3)]
+    pkts = [Ether(dst="ff:ff:ff:ff:ff:ff") / IP(dst="10.0.0.2") / TCP(dport=80 + i) for i in range(3)]
     for i, pk in enumerate(pkts):
         pk.time = 1700000000 + i / 10
     w = PcapNgWriter(str(p))
@@ -241,16 +241,14 @@ def test_raw_ip_linktype(tmp_path):
 
 
 def test_ethernet_padding_is_not_payload(tmp_path):
-    f = one(Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / UDP(dport=9) / b"ab" / (b"\0" * 16), tmp_path)
-    # the Padding above is not inside the IP packet: the IP total length excludes it
-    pkt = Ether(bytes(Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / UDP(dport=9) / b"ab"))
-    f = one(Ether(bytes(pkt) + b"\0" * 16), tmp_path)
+    short = bytes(Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="1.1.1.1", dst="2.2.2.2") / UDP(dport=9) / b"ab")
+    f = one(Ether(short + b"\0" * (60 - len(short))), tmp_path)  # padded to the Ethernet minimum
     assert f.payload == b"ab" and len(f.data) == 60
     assert length_problems(f) == []
 
 
 def test_non_first_ipv4_fragment_has_no_ports(tmp_path):
-    f = one(Ether() / IP(src="1.1.1.1", dst="2.2.2.2", proto=17, frag=100) / b"middle of a datagram", tmp_path)
+    f = one(Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="1.1.1.1", dst="2.2.2.2", proto=17, frag=100) / b"middle of a datagram", tmp_path)
     assert (f.proto, f.l4p, f.sport) == (17, -1, None)
     assert f.payload == b"middle of a datagram"
 
@@ -267,8 +265,8 @@ def test_inet_checksum_matches_scapy(data):
      (ICMP(chksum=0x1234), "ICMP checksum", 36)],
 )
 def test_wrong_checksums_are_found_with_the_correct_value(tmp_path, layer, label, offset):
-    pkt = Ether() / IP(src="192.168.11.12", dst="192.168.11.11") / layer / b"payload"
-    good = Ether(bytes(Ether() / IP(src="192.168.11.12", dst="192.168.11.11") / layer.__class__(**{k: v for k, v in layer.fields.items() if k != "chksum"}) / b"payload"))
+    pkt = Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="192.168.11.12", dst="192.168.11.11") / layer / b"payload"
+    good = Ether(bytes(Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="192.168.11.12", dst="192.168.11.11") / layer.__class__(**{k: v for k, v in layer.fields.items() if k != "chksum"}) / b"payload"))
     f = one(pkt, tmp_path)
     (bad,) = [c for c in checksum_fields(f) if c[0] == label]
     assert bad[1:3] == (offset, 0x1234)
@@ -276,14 +274,14 @@ def test_wrong_checksums_are_found_with_the_correct_value(tmp_path, layer, label
 
 
 def test_ip_header_checksum_and_udp_zero_checksum(tmp_path):
-    f = one(Ether() / IP(src="1.1.1.1", dst="2.2.2.2", chksum=0xBEEF) / UDP(chksum=0) / b"x", tmp_path)
+    f = one(Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="1.1.1.1", dst="2.2.2.2", chksum=0xBEEF) / UDP(chksum=0) / b"x", tmp_path)
     fields = {c[0]: c for c in checksum_fields(f)}
     assert fields["IPv4 header checksum"][2] == 0xBEEF != fields["IPv4 header checksum"][3]
     assert fields["UDP checksum"][2] == fields["UDP checksum"][3] == 0  # 0 = no checksum over IPv4: fine
 
 
 def test_inconsistent_lengths_are_reported(tmp_path):
-    raw = bytearray(bytes(Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / UDP() / (b"x" * 40)))
+    raw = bytearray(bytes(Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="1.1.1.1", dst="2.2.2.2") / UDP() / (b"x" * 40)))
     raw[16:18] = (100).to_bytes(2, "big")  # IP total length too big
     raw[38:40] = (12).to_bytes(2, "big")  # UDP length wrong
     f = one(Ether(bytes(raw)), tmp_path)

@@ -50,6 +50,7 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
     _check_scenario(spec)
     captures = _resolve_captures(spec, nodes)
     _check_expectations(spec, captures)
+    _check_grading(spec)
     return Lab(
         name=spec.name,
         description=spec.description,
@@ -292,3 +293,21 @@ def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> Non
         for cap in sorted(refs["captures"]):
             if ":" in cap and cap not in points:
                 raise ResolveError(("expect", index), f"{expectation.id}: {cap} is not captured (captures: {', '.join(sorted(points)) or 'none'})")
+
+
+def _check_grading(spec: LabSpec) -> None:
+    if spec.grading is None:
+        return
+    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
+    checks = {e.id for e in spec.expect}
+    for name, file_spec in spec.grading.files.items():
+        for step in file_spec.steps:
+            if step not in steps:
+                raise ResolveError(("grading", "files", name, "steps"), f"unknown step {step!r} (steps: {', '.join(sorted(steps))})")
+        for check in file_spec.checks or []:
+            if check not in checks:
+                raise ResolveError(("grading", "files", name, "checks"), f"unknown expectation {check!r}")
+    for section in ("points", "visibility"):
+        for check in getattr(spec.grading, section):
+            if check not in checks:
+                raise ResolveError(("grading", section, check), f"unknown expectation {check!r} (expectations: {', '.join(sorted(checks))})")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from socklab.grade.spec import GradingSpec
 from socklab.verify.expectations import Expectations
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
@@ -216,7 +217,7 @@ class LabSpec(Strict):
     scenario: list[StepSpec] = []
     capture: list[CaptureSpec] | Literal["all", "none"] = "all"
     expect: Expectations = []
-    grading: dict[str, Any] | None = None
+    grading: GradingSpec | None = None
 
     @field_validator("nodes")
     @classmethod

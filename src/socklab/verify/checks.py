@@ -8,11 +8,14 @@ what was seen instead.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from socklab.errors import SocklabError
 from socklab.verify.context import StepRecord
+from socklab.verify.endpoints import Ends, SpecError
 from socklab.verify.expectations import (
     ArpMatch,
     Expectation,
@@ -23,13 +26,7 @@ from socklab.verify.expectations import (
     TextMatch,
 )
 from socklab.verify.frames import Frame, dedup_key, hostport, ip_text, preview, summary
-from socklab.verify.match import (
-    Ends,
-    Matcher,
-    SpecError,
-    compile_packet,
-    icmpv6_types,
-)
+from socklab.verify.match import Matcher, compile_packet, icmpv6_types
 from socklab.verify.render import MAX_EVIDENCE, diff_text, dissect, evidence_line, evidence_lines
 
 if TYPE_CHECKING:
@@ -75,7 +72,7 @@ def _absence(engine: Engine, m: Matcher, frames: list[Frame], keys: Sequence[str
     if others:
         try:
             elsewhere = m.select(engine.frames(others))
-        except Exception:  # another capture being unreadable must not hide this answer
+        except SocklabError:  # another capture being unreadable must not hide this answer
             elsewhere = []
         if elsewhere:
             msg += f" (a matching packet was seen on {elsewhere[0].cap.key}: {elsewhere[0].where})"
@@ -366,6 +363,7 @@ def check_request_reply(engine: Engine, e: Expectation) -> Outcome:
     rep_m = compile_packet(rr.reply, res) if rr.reply is not None else None
     pkeys = engine.scope(rr.reply.capture if rr.reply is not None else None, default=rkeys)
     pframes = engine.frames(pkeys)
+    times = [f.ts for f in pframes]
     cache: dict[int, object] = {}
 
     def pkt(f: Frame):
@@ -379,8 +377,8 @@ def check_request_reply(engine: Engine, e: Expectation) -> Outcome:
         key = dedup_key(req)
         err = wrong = good = None
         tried = 0
-        for c in pframes:
-            if c.ts < req.ts or not _could_answer(req, c, key):
+        for c in pframes[bisect_left(times, req.ts) :]:
+            if not _could_answer(req, c, key):
                 continue
             tried += 1
             if tried > MAX_CANDIDATES:
@@ -432,7 +430,7 @@ def check_request_reply(engine: Engine, e: Expectation) -> Outcome:
     msg = f"{lead}request {req.where} ({summary(req)}) got no reply"
     diff = None
     if rep_m is not None:
-        later = [f for f in pframes if f.ts >= req.ts and f is not req]
+        later = [f for f in pframes[bisect_left(times, req.ts) :] if f is not req]
         near = rep_m.nearest(later)
         if near is not None:
             msg += f"; nearest to the expected reply is {near.where}: {rep_m.explain(near)}"

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from socklab.errors import InfrastructureError
 from socklab.verify.context import StepRecord, VerifyContext
+from socklab.verify.endpoints import Resolver, SpecError
 from socklab.verify.expectations import Expectation
 from socklab.verify.frames import Capture, Frame, decode, dedup_key
-from socklab.verify.match import C, Resolver, SpecError, window_constraint
+from socklab.verify.match import C, window_constraint
 from socklab.verify.pcap import CaptureFormatError, first_timestamp, read_records
 from socklab.verify.results import ExpectationResult
 
 DEDUP_WINDOW = 1.0  # seconds: the same packet on two captures closer than this counts once
 
 
-class CaptureError(Exception):
+class CaptureError(InfrastructureError):
     """A capture file is missing or unreadable: the run failed, not the student."""
 
 

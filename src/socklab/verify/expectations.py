@@ -2,7 +2,7 @@
 
 Pure data, validated once when the lab file loads (this module imports only pydantic and
 the standard library, so loading stays fast). `socklab.verify.verify` interprets it.
-Reference with examples: README-expectations.md next to this file.
+Reference with examples: docs/expectations.md at the repository root.
 """
 
 from __future__ import annotations

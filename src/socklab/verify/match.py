@@ -8,14 +8,13 @@ the most constraints is the "nearest" one and its failing constraints explain th
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from socklab.verify.context import NodeInfo
-from socklab.verify.expectations import PacketMatch, split_endpoint
+from socklab.verify.endpoints import Ends, Resolver, pack_ip, pack_mac, split_endpoint
+from socklab.verify.expectations import PacketMatch
 from socklab.verify.frames import (
     ETH_ARP,
     TCP_FLAGS,
@@ -27,121 +26,10 @@ from socklab.verify.frames import (
     mac_text,
     preview,
 )
+from socklab.verify.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2
 
 _u16 = struct.Struct("!H").unpack_from
 _u32 = struct.Struct("!I").unpack_from
-
-
-class SpecError(Exception):
-    """The expectation cannot be evaluated against this lab (unknown node, capture, step...)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Endpoints: node names, interfaces and literal addresses, resolved against the lab.
-
-
-@dataclass(frozen=True)
-class Ends:
-    """A resolved endpoint: the addresses and MACs that count as it, and an optional port."""
-
-    spec: str
-    ips: frozenset[bytes]
-    macs: frozenset[bytes]
-    port: int | None = None
-    node: str | None = None
-
-    def text(self) -> str:
-        """How messages name it: "192.168.11.11:12345" for a node with one address, else
-        "server:12345 (192.168.11.11, fd00::11)"."""
-        host = self.spec if self.port is None else split_endpoint(self.spec)[0]
-        addrs = sorted(self.ips, key=len)
-        if self.node is not None and len(addrs) == 1:
-            host = ip_text(addrs[0])
-            if self.port is None:
-                return host
-            return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        name = host if self.port is None else f"{host}:{self.port}"
-        if self.node is not None and addrs:
-            name += f" ({', '.join(ip_text(a) for a in addrs[:3])}{', ...' if len(addrs) > 3 else ''})"
-        return name
-
-    def has(self, f: Frame, src: bool) -> bool:
-        if src:
-            return f.ipsrc in self.ips or f.esrc in self.macs
-        return f.ipdst in self.ips or f.edst in self.macs
-
-
-def _pack_ip(s: str) -> bytes:
-    a = ipaddress.ip_address(s)
-    return a.packed
-
-
-def _pack_mac(s: str) -> bytes:
-    return bytes.fromhex(s.replace(":", "").replace("-", ""))
-
-
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
-
-
-class Resolver:
-    """Node names → addresses, and addresses → "node:iface" for display."""
-
-    def __init__(self, nodes: dict[str, NodeInfo]):
-        self.nodes = nodes
-        self.owner: dict[bytes, str] = {}
-        for n in nodes.values():
-            for i in n.interfaces.values():
-                for a in (*i.ipv4, *i.ipv6):
-                    self.owner.setdefault(_pack_ip(a.split("/")[0]), f"{n.name}:{i.name}")
-                if i.mac:
-                    self.owner.setdefault(_pack_mac(i.mac), f"{n.name}:{i.name}")
-
-    def node(self, name: str) -> Ends:
-        if name not in self.nodes:
-            known = ", ".join(sorted(self.nodes)) or "none"
-            raise SpecError(f"unknown node {name!r} (nodes: {known})")
-        ips: set[bytes] = set()
-        macs: set[bytes] = set()
-        for i in self.nodes[name].interfaces.values():
-            ips.update(_pack_ip(a.split("/")[0]) for a in (*i.ipv4, *i.ipv6))
-            if i.mac:
-                macs.add(_pack_mac(i.mac))
-        return Ends(name, frozenset(ips), frozenset(macs), None, name)
-
-    def endpoint(self, spec: str) -> Ends:
-        host, port = split_endpoint(spec)
-        try:
-            return Ends(spec, frozenset([_pack_ip(host)]), frozenset(), port)
-        except ValueError:
-            pass
-        if _MAC_RE.match(host):
-            return Ends(spec, frozenset(), frozenset([_pack_mac(host)]), port)
-        if host.count(":") == 1:
-            name, ifname = host.split(":")
-            node = self.nodes.get(name)
-            if node is None:
-                self.node(name)  # raises the unknown-node error
-            iface = node.interfaces.get(ifname)
-            if iface is None:
-                known = ", ".join(sorted(node.interfaces)) or "none"
-                raise SpecError(f"node {name!r} has no interface {ifname!r} (interfaces: {known})")
-            ips = frozenset(_pack_ip(a.split("/")[0]) for a in (*iface.ipv4, *iface.ipv6))
-            macs = frozenset([_pack_mac(iface.mac)]) if iface.mac else frozenset()
-            return Ends(spec, ips, macs, port, name)
-        e = self.node(host)
-        return Ends(spec, e.ips, e.macs, port, host)
-
-    def name_ip(self, b: bytes | None) -> str:
-        if b is None:
-            return "-"
-        own = self.owner.get(b)
-        return ip_text(b) + (f" ({own})" if own else "")
-
-    def name_mac(self, b: bytes | None) -> str:
-        if b is None:
-            return "-"
-        own = self.owner.get(b)
-        return mac_text(b) + (f" ({own})" if own else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +63,19 @@ class C:
 
 def _at(off: Callable[[Frame], int], size: int, want: bytes | None = None):
     return lambda f: [(off(f), off(f) + size, want)]
+
+
+def _mac_offset(f: Frame, src: bool) -> int | None:
+    """Where the source/destination MAC sits in the link header (cooked captures have no destination)."""
+    if f.lt == LINKTYPE_ETHERNET:
+        return 6 if src else 0
+    if src and f.esrc is not None:
+        return 12 if f.lt == LINKTYPE_LINUX_SLL2 else 6
+    return None
+
+
+def _etype_offset(f: Frame) -> int:
+    return 0 if f.lt == LINKTYPE_LINUX_SLL2 else f.l3 - 2
 
 
 def _stack(f: Frame) -> str:
@@ -238,7 +139,6 @@ class Matcher:
     """A compiled packet matcher."""
 
     constraints: list[C]
-    scope: list[str] = field(default_factory=list)  # capture keys; the engine resolves "all"
     text: str = ""
     shape: Callable[[Frame], bool] | None = None  # tie-breaker for nearest: same kind of packet
 
@@ -331,7 +231,7 @@ def compile_packet(m: PacketMatch, res: Resolver, extra: Sequence[C] = ()) -> Ma
         cs.append(_checksums())
     if m.lengths == "consistent":
         cs.append(_lengths())
-    return Matcher(cs, m.captures(), shape=_shape(m))
+    return Matcher(cs, shape=_shape(m))
 
 
 def _shape(m: PacketMatch) -> Callable[[Frame], bool] | None:
@@ -374,8 +274,9 @@ def _endpoint_constraints(e: Ends, res: Resolver, src: bool) -> list[C]:
             out.append((f.l3 + (12 if src else 16), f.l3 + (16 if src else 20), None))
         elif f.ipv == 6:
             out.append((f.l3 + (8 if src else 24), f.l3 + (24 if src else 40), None))
-        if f.lt == 1 and len(f.data) >= 12:
-            out.append((6, 12, None) if src else (0, 6, None))
+        off = _mac_offset(f, src)
+        if off is not None:
+            out.append((off, off + 6, None))
         return out
 
     fields = [(("IP", "IPv6"), "src" if src else "dst"),
@@ -399,18 +300,21 @@ def _ether(m: PacketMatch) -> list[C]:
     e = m.ether
     assert e is not None
     cs = [_layer("Ethernet", lambda f: f.etype is not None, [])]
-    for name, want, get, off in (("src", e.src, lambda f: f.esrc, 6), ("dst", e.dst, lambda f: f.edst, 0)):
+    for name, want, get in (("src", e.src, lambda f: f.esrc), ("dst", e.dst, lambda f: f.edst)):
         if want is None:
             continue
-        wb = _pack_mac(want)
-        cs.append(C(desc=f"Ethernet {name} {want}", label=f"Ethernet {'source' if name == 'src' else 'destination'}",
-                    expected=want, test=lambda f, g=get, wb=wb: g(f) == wb,
-                    seen=lambda f, g=get: mac_text(g(f)), fields=[(_ETH + _SLL, name)],
-                    span=_at(lambda f, o=off: o, 6, wb) , layer="Ethernet"))
+        wb, label = pack_mac(want), f"Ethernet {'source' if name == 'src' else 'destination'}"
+
+        def span(f: Frame, src=name == "src", wb=wb):
+            off = _mac_offset(f, src)
+            return [] if off is None else [(off, off + 6, wb)]
+
+        cs.append(C(desc=f"{label} {want}", label=label, expected=want, test=lambda f, g=get, wb=wb: g(f) == wb,
+                    seen=lambda f, g=get: mac_text(g(f)), fields=[(_ETH + _SLL, name)], span=span, layer="Ethernet"))
     if e.type is not None:
         t = e.type
         cs.append(_field("Ethernet", "EtherType", t, lambda f: f.etype, [(_ETH, "type"), (_SLL, "proto")],
-                         show=_hexn(4), span=_at(lambda f: f.l3 - 2, 2, t.to_bytes(2, "big"))))
+                         show=_hexn(4), span=_at(_etype_offset, 2, t.to_bytes(2, "big"))))
     return cs
 
 
@@ -427,10 +331,10 @@ def _arp(m: PacketMatch) -> list[C]:
                          span=_at(lambda f: f.l3 + 6, 2, a.op.to_bytes(2, "big"))))
     for name, want, get in (("psrc", a.psrc, lambda f: f.ipsrc), ("pdst", a.pdst, lambda f: f.ipdst)):
         if want is not None:
-            cs.append(_field("ARP", f"ARP {name}", _pack_ip(want), get, [(A, name)], show=ip_text, present=present))
+            cs.append(_field("ARP", f"ARP {name}", pack_ip(want), get, [(A, name)], show=ip_text, present=present))
     for name, want, off in (("hwsrc", a.hwsrc, 8), ("hwdst", a.hwdst, 18)):
         if want is not None:
-            cs.append(_field("ARP", f"ARP {name}", _pack_mac(want), lambda f, o=off: f.data[f.l3 + o : f.l3 + o + 6],
+            cs.append(_field("ARP", f"ARP {name}", pack_mac(want), lambda f, o=off: f.data[f.l3 + o : f.l3 + o + 6],
                              [(A, name)], show=mac_text, present=present))
     return cs
 
@@ -443,7 +347,7 @@ def _ipv4(m: PacketMatch) -> list[C]:
     I4 = ("IP",)
     for name, want, off in (("src", ip.src, 12), ("dst", ip.dst, 16)):
         if want is not None:
-            wb = _pack_ip(want)
+            wb = pack_ip(want)
             cs.append(_field("IPv4", f"IPv4 {'source' if name == 'src' else 'destination'}", wb,
                              lambda f, o=off: f.data[f.l3 + o : f.l3 + o + 4], [(I4, name)], show=ip_text,
                              span=_at(lambda f, o=off: f.l3 + o, 4, wb), present=present))
@@ -473,7 +377,7 @@ def _ipv6(m: PacketMatch) -> list[C]:
     I6 = ("IPv6",)
     for name, want, off in (("src", ip.src, 8), ("dst", ip.dst, 24)):
         if want is not None:
-            wb = _pack_ip(want)
+            wb = pack_ip(want)
             cs.append(_field("IPv6", f"IPv6 {'source' if name == 'src' else 'destination'}", wb,
                              lambda f, o=off: f.data[f.l3 + o : f.l3 + o + 16], [(I6, name)], show=ip_text,
                              span=_at(lambda f, o=off: f.l3 + o, 16, wb), present=present))
