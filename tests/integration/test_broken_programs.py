@@ -25,7 +25,7 @@ CASES = {
         "answer": "", "close": "no TCP packet between client and server:12345",
         "server-prints": "still running", "client-prints": "exit code 1",
     },
-    ("tcp-hello", "wrong-payload"): {"hello": "Hello World from client", "server-prints": "klient"},
+    ("tcp-hello", "wrong-payload"): {"hello": "payload 'Hello World from klient' (23 bytes) does not contain", "server-prints": "klient"},
     ("tcp-hello", "mute-server"): {"answer": "Hello World from server", "client-prints": "server said"},
     ("raw-ip", "wrong-protocol"): {
         "protocol-102": "IP protocol 103, expected 102", "payload": "IP protocol 103", "server-prints": "",

@@ -231,7 +231,14 @@ def compile_packet(m: PacketMatch, res: Resolver, extra: Sequence[C] = ()) -> Ma
         cs.append(_checksums())
     if m.lengths == "consistent":
         cs.append(_lengths())
-    return Matcher(cs, shape=_shape(m))
+    shape = _shape(m)
+    if m.payload is not None and shape is not None:
+        # a near miss about the payload is best explained by a packet that carries one
+        kind = shape
+        shape = lambda f: kind(f) and f.pe > f.pl  # noqa: E731
+    elif m.payload is not None:
+        shape = lambda f: f.pe > f.pl  # noqa: E731
+    return Matcher(cs, shape=shape)
 
 
 def _shape(m: PacketMatch) -> Callable[[Frame], bool] | None:
