@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench lint image docker clean
+.PHONY: setup demo test test-fast bench bench-docker lint image docker clean
 
 setup:
 	@./scripts/setup.sh
@@ -26,8 +26,17 @@ docker:
 
 image: docker
 
+## bench: the benchmarks, each printing its table (not tests)
 bench: setup
 	$(BIN)/python bench/topology.py
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/capture.py
+	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/grade.py
+
+bench-docker: setup docker
+	$(BIN)/python bench/docker.py
+	$(BIN)/python bench/run.py --backend docker
 
 lint: setup
 	$(BIN)/ruff check src tests bench

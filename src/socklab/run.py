@@ -207,14 +207,27 @@ def _read(path: str) -> str:
 
 
 def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Path:
-    """The lab folder's files, then the submission's (or the reference solution's) on top."""
+    """The lab folder's files, then the submission's (or the reference solution's) beside them.
+
+    Files the lab provides (a DNS server, a UDP server...) are never replaced by a
+    submission's: they may run outside the grading sandbox.
+    """
     workspace.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("lab.yaml", "solution", "README.md", "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
+    provided = {p.relative_to(workspace) for p in workspace.rglob("*")}
     overlay = submission if submission is not None else (lab.folder / "solution" if lab.folder else None)
     if overlay is not None and overlay.is_dir():
-        shutil.copytree(overlay, workspace, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        for source in sorted(overlay.rglob("*")):
+            relative = source.relative_to(overlay)
+            if "__pycache__" in relative.parts or relative in provided or source.is_symlink():
+                continue
+            target = workspace / relative
+            if source.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                shutil.copyfile(source, target)
     os.chmod(workspace, 0o755)
     return workspace
 

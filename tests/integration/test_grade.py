@@ -134,3 +134,15 @@ def test_cli_grade_formats_and_exit_codes(tmp_path):
     assert rows[1].startswith("good,9,9,True") and "no such file or folder" in rows[2]
     r = subprocess.run([*cli, str(good), "--format", "pdf"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "--format" in r.stderr
+
+
+def test_a_submission_cannot_replace_a_file_the_lab_provides(tmp_path):
+    """af-packet's udp_server.py runs outside the sandbox: a submitted one must be ignored."""
+    lab = load_lab("af-packet")
+    sub = submission(tmp_path, "af-packet", "sneaky")
+    (sub / "udp_server.py").write_text("import os\nprint('uid', os.getuid())\nopen('/tmp/socklab-pwned', 'w')\n")
+    grade = grade_one(lab, sub, 0, tmp_path)
+    assert grade.score == grade.max_score, [(t.id, t.feedback) for t in grade.tests if not t.passed]
+    assert not Path("/tmp/socklab-pwned").exists()
+    workspace_copy = Path(grade.run_folder) / "workspace" / "udp_server.py"
+    assert "uid" not in workspace_copy.read_text()
