@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from socklab.model.loader import load_lab, parse_lab
@@ -120,3 +121,25 @@ def test_inline_lab_without_folder_runs(tmp_path):
     lab = parse_lab(PAIR.format(name="inline") + "scenario:\n  - {node: a, run: 'ping -c1 -W1 b'}\n")
     result = run_lab(lab, name="t-run-inline", runs_dir=tmp_path)
     assert result.ok, result.steps[0].stderr_tail
+
+
+def test_live_capture_streams_pcap_to_stdout(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src")}
+    cli = [sys.executable, "-m", "socklab.cli"]
+    subprocess.run([*cli, "up", "tcp-hello", "--name", "t-live"], env=env, check=True, capture_output=True)
+    try:
+        out = tmp_path / "live.pcap"
+        with open(out, "wb") as sink:
+            cap = subprocess.Popen([*cli, "capture", "t-live", "server", "-w", "-", "-c", "2", "-f", "icmp"],
+                                   env=env, stdout=sink, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 10
+            while cap.poll() is None and time.monotonic() < deadline:
+                subprocess.run([*cli, "exec", "t-live", "client", "--", "ping", "-c1", "-W1", "server"], env=env,
+                               capture_output=True)
+            assert cap.wait(timeout=10) == 0, cap.stderr.read()
+        dump = subprocess.run(["tcpdump", "-nr", str(out)], capture_output=True, text=True).stdout
+        assert "ICMP echo request" in dump and "ICMP echo reply" in dump
+        bad = subprocess.run([*cli, "capture", "t-live", "server:eth9"], env=env, capture_output=True, text=True)
+        assert bad.returncode == 2 and "has no interface 'eth9'" in bad.stderr
+    finally:
+        subprocess.run([*cli, "down", "t-live"], env=env, capture_output=True)
