@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -48,14 +49,17 @@ def setns(fd: int) -> None:
     _check(_libc.setns(fd, CLONE_NEWNET), "setns")
 
 
-def create_netns(name: str) -> int:
+def create_netns(name: str, mount_points: MountPoints | None = None) -> int:
     """Create a named namespace (like `ip netns add`) and return an open fd to it.
 
-    The calling thread enters the new namespace for a moment and comes back.
+    The calling thread enters the new namespace for a moment and comes back. With
+    `mount_points`, the empty file it is mounted on comes from there (made ahead).
     """
     path = netns_path(name)
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
-    os.close(fd)
+    if mount_points is not None:
+        mount_points.take(name)
+    else:
+        _create_mount_point(path)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         _check(_libc.unshare(CLONE_NEWNET), "unshare")
@@ -69,6 +73,66 @@ def create_netns(name: str) -> int:
         raise
     finally:
         os.close(home)
+
+
+def _create_mount_point(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    os.close(fd)
+
+
+class MountPoints:
+    """Creates, in a second thread, the empty files namespaces get bind-mounted on.
+
+    Creating a file can cost more than creating the namespace (about 1 ms per file on
+    some filesystems under /run); made ahead, it overlaps with create_netns' work.
+    Same order, same O_EXCL checks: take(name) raises what creating that file raised.
+    Files made but not taken are left for the caller's rollback, like a crash between
+    the two steps of create_netns would leave them (the names are claimed beforehand).
+    """
+
+    def __init__(self, names: list[str]):
+        self._names = names
+        self._done: dict[str, OSError | None] = {}
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="socklab-mount-points", daemon=True)
+
+    def __enter__(self) -> MountPoints:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._thread.join()
+
+    def _run(self) -> None:
+        for name in self._names:
+            if self._stop:
+                break
+            error: OSError | None = None
+            try:
+                _create_mount_point(netns_path(name))
+            except OSError as err:
+                error = err
+            with self._cond:
+                self._done[name] = error
+                self._cond.notify_all()
+            if error is not None:
+                break
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+
+    def take(self, name: str) -> None:
+        with self._cond:
+            while name not in self._done and not self._stop:
+                self._cond.wait()
+            made = name in self._done
+            error = self._done.pop(name, None)
+        if not made:  # the thread stopped before this name: make it here
+            _create_mount_point(netns_path(name))
+        elif error is not None:
+            raise error
 
 
 def open_netns(name_or_path: str) -> int:

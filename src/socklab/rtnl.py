@@ -1,8 +1,10 @@
 """Batched rtnetlink: many requests in one sendmsg, their acks read after.
 
-pyroute2 encodes the messages; this module only pipelines them. rtnetlink handles
-the messages of one buffer in order, so "add address" after "create link" in the
-same batch is safe, and a thousand requests cost a handful of syscalls.
+The few requests socklab sends are encoded here with struct (byte for byte what
+pyroute2 encodes: see tests/unit/test_rtnl.py), which keeps pyroute2's import and its
+per-message cost off the `up` path; `dump()` still decodes with pyroute2. rtnetlink
+handles the messages of one buffer in order, so "add address" after "create link" in
+the same batch is safe, and a thousand requests cost a handful of syscalls.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
-from pyroute2.netlink.rtnl import RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
-
 NETLINK_ROUTE = 0
 NLMSG_ERROR = 2
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_REPLACE = 0x1, 0x4, 0x200, 0x400, 0x100
+RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 10, 18, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
+RTA_DST, RTA_GATEWAY = 1, 5
 IFF_UP = 1
 IFA_F_NODAD = 0x02
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
@@ -52,13 +54,11 @@ class Batch:
     messages: list[tuple[bytes, str]] = field(default_factory=list)
     seq: int = 0
 
-    def add(self, msg, msg_type: int, flags: int, what: str) -> None:
+    def add(self, msg_type: int, flags: int, body: bytes, what: str) -> None:
+        """Queue one request: `body` is the message after its netlink header."""
         self.seq += 1
-        msg["header"]["type"] = msg_type
-        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
-        msg["header"]["sequence_number"] = self.seq
-        msg.encode()
-        self.messages.append((bytes(msg.data), what))
+        header = struct.pack("=LHHLL", 16 + len(body), msg_type, NLM_F_REQUEST | NLM_F_ACK | flags, self.seq, 0)
+        self.messages.append((header + body, what))
 
     def commit(self) -> None:
         pending, self.messages = self.messages, []
@@ -93,70 +93,77 @@ class Batch:
     def veth(self, name: str, ns_fd: int, index: int, mac: str, mtu: int | None,
              peer_name: str, peer_ns_fd: int, peer_index: int, peer_mac: str) -> None:
         """Create a veth pair whose two ends are born in their target namespaces."""
-        peer: dict = {"attrs": [("IFLA_IFNAME", peer_name), ("IFLA_NET_NS_FD", peer_ns_fd), ("IFLA_ADDRESS", peer_mac)]}
+        peer = _ifinfo(peer_index) + _str(IFLA_IFNAME, peer_name) + _u32(IFLA_NET_NS_FD, peer_ns_fd) + _mac(peer_mac)
         if mtu:
-            peer["attrs"].append(("IFLA_MTU", mtu))
-        peer["index"] = peer_index
-        msg = ifinfmsg()
-        msg["index"] = index
-        msg["attrs"] = [
-            ("IFLA_IFNAME", name), ("IFLA_NET_NS_FD", ns_fd), ("IFLA_ADDRESS", mac),
-            ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer)]})]}),
-        ]
+            peer += _u32(IFLA_MTU, mtu)
+        info = _str(IFLA_INFO_KIND, "veth") + _nla(IFLA_INFO_DATA, _nla(VETH_INFO_PEER, peer))
+        body = _ifinfo(index) + _str(IFLA_IFNAME, name) + _u32(IFLA_NET_NS_FD, ns_fd) + _mac(mac) + _nla(IFLA_LINKINFO, info)
         if mtu:
-            msg["attrs"].append(("IFLA_MTU", mtu))
-        self.add(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, f"create veth {name} <-> {peer_name}")
+            body += _u32(IFLA_MTU, mtu)
+        self.add(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"create veth {name} <-> {peer_name}")
 
     def bridge(self, name: str, index: int) -> None:
-        msg = ifinfmsg()
-        msg["index"] = index
-        msg["attrs"] = [("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})]
-        self.add(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, f"create bridge {name}")
+        body = _ifinfo(index) + _str(IFLA_IFNAME, name) + _nla(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "bridge"))
+        self.add(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"create bridge {name}")
 
     def link_up(self, index: int, name: str, master: int | None = None) -> None:
-        msg = ifinfmsg()
-        msg["index"] = index
-        msg["flags"] = IFF_UP
-        msg["change"] = IFF_UP
+        body = _ifinfo(index, IFF_UP, IFF_UP)
         if master:
-            msg["attrs"] = [("IFLA_MASTER", master)]
-        self.add(msg, RTM_NEWLINK, 0, f"bring {name} up")
+            body += _u32(IFLA_MASTER, master)
+        self.add(RTM_NEWLINK, 0, body, f"bring {name} up")
 
     def address(self, index: int, name: str, cidr: str) -> None:
         ip, _, prefix = cidr.partition("/")
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-        msg = ifaddrmsg()
-        msg["family"] = family
-        msg["prefixlen"] = int(prefix)
-        msg["index"] = index
-        msg["attrs"] = [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip)]
+        packed = socket.inet_pton(family, ip)
         if family == socket.AF_INET6:
-            msg["flags"] = IFA_F_NODAD
-            msg["attrs"] = [("IFA_ADDRESS", ip), ("IFA_FLAGS", IFA_F_NODAD)]
-        self.add(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, f"add {cidr} to {name}")
+            body = struct.pack("=BBBBI", family, int(prefix), IFA_F_NODAD, 0, index)
+            body += _nla(IFA_ADDRESS, packed) + _nla(IFA_FLAGS, struct.pack("=I", IFA_F_NODAD))
+        else:
+            body = struct.pack("=BBBBI", family, int(prefix), 0, 0, index)
+            body += _nla(IFA_LOCAL, packed) + _nla(IFA_ADDRESS, packed)
+        self.add(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, f"add {cidr} to {name}")
 
     def route(self, dst: str, via: str) -> None:
         net, _, prefix = dst.partition("/")
         family = socket.AF_INET6 if ":" in via else socket.AF_INET
-        msg = rtmsg()
-        msg["family"] = family
-        msg["dst_len"] = int(prefix)
-        msg["table"] = RT_TABLE_MAIN
-        msg["proto"] = RTPROT_STATIC
-        msg["scope"] = RT_SCOPE_UNIVERSE
-        msg["type"] = RTN_UNICAST
-        msg["attrs"] = [("RTA_GATEWAY", via)]
+        body = struct.pack("=BBBBBBBBI", family, int(prefix), 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
+                           RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+        body += _nla(RTA_GATEWAY, socket.inet_pton(family, via))
         if int(prefix):
-            msg["attrs"].append(("RTA_DST", net))
-        self.add(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, f"route {dst} via {via}")
+            body += _nla(RTA_DST, socket.inet_pton(family, net))
+        self.add(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body, f"route {dst} via {via}")
 
 
+def _nla(kind: int, payload: bytes) -> bytes:
+    """One netlink attribute: header, payload, padding to 4 bytes."""
+    length = 4 + len(payload)
+    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
+
+
+def _u32(kind: int, value: int) -> bytes:
+    return _nla(kind, struct.pack("=I", value))
+
+
+def _str(kind: int, value: str) -> bytes:
+    return _nla(kind, value.encode() + b"\0")
+
+
+def _mac(mac: str) -> bytes:
+    return _nla(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+
+
+def _ifinfo(index: int, flags: int = 0, change: int = 0) -> bytes:
+    """struct ifinfomsg: family, pad, type, index, flags, change."""
+    return struct.pack("=BxHiII", 0, 0, index, flags, change)
 
 
 def dump(sock: socket.socket, kind: str) -> list:
     """All links ("link") or addresses ("addr") of the socket's namespace, decoded by pyroute2."""
     from pyroute2.netlink import NLM_F_DUMP
     from pyroute2.netlink.rtnl import RTM_GETADDR, RTM_GETLINK
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
     msg_class, msg_type = (ifinfmsg, RTM_GETLINK) if kind == "link" else (ifaddrmsg, RTM_GETADDR)
     req = msg_class()

@@ -18,6 +18,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,16 +74,21 @@ class NetnsBackend:
         nsutil.prepare_netns_dir()
         fds: dict[str, int] = {}
         total = len(plan.nodes)
+        # Plain files (hosts files, the namespaces' mount points) are made by two more
+        # threads meanwhile: creating a file can cost more than a namespace (bench/topology.py).
+        hosts = _Beside(self._write_hosts, plan)
         try:
-            for done, node in enumerate(plan.nodes, 1):
-                fds[node.name] = nsutil.create_netns(node.netns)
-                if done % 50 == 0 or done == total:
-                    progress("namespaces", done, total)
+            with nsutil.MountPoints([n.netns for n in plan.nodes]) as mount_points:
+                for done, node in enumerate(plan.nodes, 1):
+                    fds[node.name] = nsutil.create_netns(node.netns, mount_points)
+                    if done % 50 == 0 or done == total:
+                        progress("namespaces", done, total)
             wire_namespaces(plan, fds, progress)
-            self._write_hosts(plan)
+            hosts.wait()
         except OSError as err:
             raise InfrastructureError(f"building the lab failed: {err}") from None
         finally:
+            hosts.join()
             for fd in fds.values():
                 os.close(fd)
 
@@ -91,21 +97,30 @@ class NetnsBackend:
         hosts = hosts_file_path(plan.instance)
         hosts.parent.mkdir(parents=True, exist_ok=True)
         hosts.write_text(plan.hosts_file())
+        ETC_NETNS.mkdir(parents=True, exist_ok=True)
+        target, etc = str(hosts), str(ETC_NETNS)
         for node in plan.nodes:
-            folder = ETC_NETNS / node.netns
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = os.path.join(etc, node.netns)
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                if not os.path.isdir(folder):
+                    raise
             with contextlib.suppress(FileExistsError):
-                (folder / "hosts").symlink_to(hosts)
+                os.symlink(target, os.path.join(folder, "hosts"))
 
     # -- down -------------------------------------------------------------------------------
 
     def destroy(self, record: Record) -> None:
         paths = [nsutil.netns_path(n) for n in record.netns if os.path.exists(nsutil.netns_path(n))]
         kill_processes([*record.pids], paths)
-        for name in record.netns:
-            nsutil.remove_netns(name)
-        for path in record.files:
-            _remove_path(Path(path))
+        files = _Beside(_remove_paths, record.files)  # other folders: in parallel
+        try:
+            for name in record.netns:
+                nsutil.remove_netns(name)
+        finally:
+            files.join()
+        files.wait()
 
     def orphans(self, claimed: set[str]) -> list[str]:
         # only names socklab itself forms (sl-<instance>.<node>), never another tool's sl-something
@@ -199,8 +214,11 @@ def _write_sysctls(node: PlanNode, early: bool) -> None:
             continue
         path = "/proc/sys/" + key.replace(".", "/")
         try:
-            with open(path, "w") as f:
-                f.write(value)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)  # open(path, "w")
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
         except OSError as err:
             raise InfrastructureError(f"node {node.name}: cannot set sysctl {key}={value}: {err.strerror}") from None
 
@@ -255,6 +273,32 @@ def _not_zombie(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class _Beside(threading.Thread):
+    """fn(*args) in a second thread, started at once; wait() joins it and re-raises its error."""
+
+    def __init__(self, fn, *args):
+        super().__init__(name=f"socklab-{fn.__name__}", daemon=True)
+        self._fn, self._args = fn, args
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._fn(*self._args)
+        except BaseException as err:  # handed to wait()
+            self._error = err
+
+    def wait(self) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _remove_paths(paths: list[str]) -> None:
+    for path in paths:
+        _remove_path(Path(path))
 
 
 def _remove_path(path: Path) -> None:
