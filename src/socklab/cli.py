@@ -47,7 +47,7 @@ def _console(stderr: bool = False):
     stream = sys.stderr if stderr else sys.stdout
     # not a terminal (a pipe, CI logs): don't squeeze tables into 80 columns
     width = None if stream.isatty() else 200
-    return Console(stderr=stderr, highlight=False, width=width)
+    return Console(stderr=stderr, highlight=False, width=width, emoji=False)
 
 
 @app.callback()

@@ -15,6 +15,7 @@ from socklab.state import Record
 
 
 def plan_table(plan: Plan) -> Table:
+    """(MACs such as 02:8c:54:cd:33 must not become emoji: the CLI's consoles have emoji off.)"""
     table = Table(title=f"plan for lab {plan.lab}, instance {plan.instance}", title_justify="left")
     for column in ("node", "kind", "namespace", "interface", "index", "mac", "mtu", "addresses", "peer"):
         table.add_column(column)

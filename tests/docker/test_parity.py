@@ -51,3 +51,25 @@ def test_broken_programs_fail_the_same_checks_on_both_backends(engine, lab, case
     }
     assert verdicts(results["docker"]) == verdicts(results["netns"])
     assert not all(verdicts(results["docker"]).values())
+
+
+@pytest.mark.parametrize("lab", ["tcp-hello", "raw-ip", "scapy-basics"])
+def test_grading_on_docker_gives_full_marks_to_references(engine, lab, tmp_path):
+    from socklab.grade.batch import grade_one
+
+    grade = grade_one(load_lab(lab), LABS / lab / "solution", slot=0, runs_dir=tmp_path, backend="docker")
+    assert grade.gradable, grade.error
+    assert grade.score == grade.max_score, [(t.id, t.feedback) for t in grade.tests if not t.passed]
+
+
+def test_grading_on_docker_sandboxes_student_programs(engine, tmp_path):
+    from socklab.grade.batch import grade_one
+
+    submission = tmp_path / "sub"
+    shutil.copytree(LABS / "tcp-hello" / "solution", submission)
+    (submission / "client.py").write_text(
+        "import os, socket\nprint('uid', os.getuid())\nsocket.socket(socket.AF_INET, socket.SOCK_RAW, 102)\n")
+    grade = grade_one(load_lab("tcp-hello"), submission, slot=1, runs_dir=tmp_path, backend="docker")
+    client = next(t for t in grade.tests if t.id == "client-prints")
+    assert "Operation not permitted" in client.output  # no raw sockets on tcp-hello's nodes
+    assert "uid 0" not in client.output

@@ -82,6 +82,9 @@ DOCKER_SYSCTLS = {
 }
 
 
+SANDBOX_CAPS = ("SETUID", "SETGID", "SETPCAP")
+
+
 def default_image() -> str:
     """The agent image nodes run unless the lab names one.
 
@@ -238,7 +241,9 @@ class DockerBackend:
         host_config = api.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
-            cap_add=["NET_RAW"] if node.raw_sockets else None,
+            # SETUID/SETGID/SETPCAP serve only setpriv, which the grader's sandbox runs before a
+            # student program: it drops to an unprivileged uid with an empty bounding set
+            cap_add=[*SANDBOX_CAPS, *(["NET_RAW"] if node.raw_sockets else [])],
             security_opt=["no-new-privileges"],
             pids_limit=PIDS_LIMIT,
             mem_limit=MEM_LIMIT,

@@ -28,12 +28,14 @@ class Sandbox:
     raw_nodes: set[str]  # nodes whose programs may open raw and packet sockets
 
     def prepare(self, workspace: Path) -> None:
-        """The workspace belongs to the student uid alone (mode 0700)."""
+        """The workspace belongs to the student uid, group root (mode 0770): no other student
+        can enter it, and the lab's own steps can, even as a container root without
+        CAP_DAC_OVERRIDE (docker backend)."""
         for root, dirs, files in os.walk(workspace):
             for name in (*dirs, *files):
-                os.lchown(os.path.join(root, name), self.uid, self.uid)
-        os.chown(workspace, self.uid, self.uid)
-        os.chmod(workspace, 0o700)
+                os.lchown(os.path.join(root, name), self.uid, 0)
+        os.chown(workspace, self.uid, 0)
+        os.chmod(workspace, 0o770)
 
     def wrap(self, spec: StepSpec, step_id: str) -> list[str]:
         if step_id not in self.student_steps:
