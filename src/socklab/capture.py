@@ -21,15 +21,18 @@ BUFFER_KIB = 65536
 """Kernel ring per capture (64 MiB: ~32k full-size frames, ~250 ms at 130 kpps while tcpdump waits for a core)."""
 
 
-def tcpdump_argv(netns_path: str, iface: str, write: str, bpf: str | None = None, stream: bool = False) -> list[str]:
+def tcpdump_argv(netns_path: str, iface: str, write: str, bpf: str | None = None, stream: bool = False,
+                 count: int | None = None) -> list[str]:
     """tcpdump in a node's namespace. `stream` flushes each packet (live viewing); files are
     written in large blocks instead (a write per packet loses packets at high rates) and
-    flushed when tcpdump stops on SIGINT."""
+    flushed when tcpdump stops on SIGINT. tcpdump runs at nice -10: when the programs under
+    test keep both cores busy, the capture must not be the one that waits."""
     tcpdump = shutil.which("tcpdump")
     if tcpdump is None:
         raise InfrastructureError("tcpdump is not installed (apt-get install tcpdump, or run `make setup`)")
-    argv = ["nsenter", f"--net={netns_path}", tcpdump, "-i", iface, "-s", "0", "--immediate-mode",
-            "-B", str(BUFFER_KIB), "-Z", "root", "-w", write, *(["-U"] if stream else [])]
+    argv = ["nice", "-n", "-10", "nsenter", f"--net={netns_path}", tcpdump, "-i", iface, "-s", "0", "--immediate-mode",
+            "-B", str(BUFFER_KIB), "-Z", "root", "-w", write, *(["-U"] if stream else []),
+            *(["-c", str(count)] if count else [])]
     if bpf:
         argv.append(bpf)
     return argv

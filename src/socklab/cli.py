@@ -391,12 +391,10 @@ def capture(
     iface = iface or (names[0] if names else "")
     if iface not in names:
         raise UsageError(f"{node} has no interface {iface!r} (it has: {', '.join(names) or 'none'})")
-    argv = tcpdump_argv(dep.netns_path(node), iface, write or "-", bpf, stream=True)
+    argv = tcpdump_argv(dep.netns_path(node), iface, write or "-", None, stream=True, count=count)
     if write is None:  # human lines instead of pcap
         argv = [a for a in argv if a not in ("-w", "-", "-U")] + ["-n", "-l"]
-    if count:
-        argv[3:3] = ["-c", str(count)]
-    _exec(argv)
+    _exec(argv + ([bpf] if bpf else []))
 
 
 @app.command()
