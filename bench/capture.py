@@ -7,6 +7,7 @@ Prints sent, captured, kernel drops, loss and packets/s. A benchmark, not a test
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -43,20 +44,22 @@ BLASTER = textwrap.dedent("""
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument("--senders", type=int, default=1, help="parallel sender processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, socklab.up(parse_lab(LAB), name="bench-capture") as dep:
         # the server drops everything (no listener, ICMP errors rate-limited): the capture must still see it all
         dep.exec("server", ["sysctl", "-qw", "net.ipv4.icmp_ratelimit=1000"])
         caps = start_captures([("server:eth0", dep.netns_path("server"), "eth0", "udp port 9")], Path(tmp))
         started = time.perf_counter()
-        out = dep.exec("client", ["python3", "-c", BLASTER, str(args.seconds)], timeout=60)
+        procs = [dep.popen("client", ["python3", "-c", BLASTER, str(args.seconds)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(args.senders)]
+        sent = sum(int(p.communicate(timeout=60)[0].strip()) for p in procs)
         elapsed = time.perf_counter() - started
         time.sleep(0.2)
         stop_captures(caps)
         stats = dep.exec("server", ["cat", "/sys/class/net/eth0/statistics/rx_dropped"]).stdout.strip()
         stats2 = dep.exec("client", ["cat", "/sys/class/net/eth0/statistics/tx_dropped"]).stdout.strip()
         backlog = dep.exec("server", ["cat", "/proc/net/softnet_stat"]).stdout.split()
-        sent = int(out.stdout.strip())
         captured = len(read_records(caps[0].path)[0])
     loss = (sent - captured) / sent * 100
     print(f"{'sent':>10} {'captured':>10} {'dropped':>8} {'loss %':>7} {'pps sent':>10}")
