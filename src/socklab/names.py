@@ -36,10 +36,6 @@ def root_ifname(instance: str, node: str, iface: str) -> str:
     return f"sl{digest}"
 
 
-def network_name(instance: str, switch: str) -> str:
-    return f"{PREFIX}{instance}{NETNS_SEPARATOR}{switch}"
-
-
 def mac_address(lab: str, node: str, iface: str) -> str:
     """Locally administered unicast MAC, stable across runs and instances of the same lab."""
     digest = hashlib.sha256(f"{lab}/{node}/{iface}".encode()).digest()

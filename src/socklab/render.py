@@ -80,7 +80,7 @@ def instances_table(records: list[Record]) -> Table:
 
 
 def instance_detail(deployment: Deployment) -> dict[str, Any]:
-    from socklab.inspect import node_interfaces
+    from socklab.kernelview import node_interfaces
 
     nodes = []
     for node in deployment.plan.nodes:
