@@ -309,8 +309,18 @@ def grade(
     try:
         grades = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
                             backend=backend, on_done=on_done)
+    except BaseException as err:
+        # results are always written: what was graded, and why the rest was not
+        from socklab.grade.score import Grade
+        from socklab.grade.submission import submission_name
+
+        graded = {g.submission for g in done}
+        reason = f"grading stopped before this submission: {type(err).__name__} {err}".strip()
+        grades = list(done) + [Grade(submission=submission_name(p), lab=loaded.name, gradable=False, error=reason)
+                               for p in submissions if submission_name(p) not in graded]
+        raise
     finally:
-        _write_grades(grades or done, fmt, output, len(submissions), render, summary_csv, EXTENSIONS)
+        _write_grades(grades, fmt, output, len(submissions), render, summary_csv, EXTENSIONS)
     if fmt == "table":
         console = _console()
         if len(grades) == 1 and grades[0].gradable:
@@ -424,7 +434,14 @@ def gc(
         console.print("nothing to collect" + (f" ({len(report.kept)} live instance(s) kept)" if report.kept else ""))
 
 
+def _sigterm_is_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a timeout's SIGTERM cleans up like Ctrl-C: labs down, results written
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _sigterm_is_interrupt)
     try:
         app()
     except SocklabError as err:

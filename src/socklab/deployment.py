@@ -76,8 +76,12 @@ class Deployment:
 
 
 def up(lab: Lab | str | Path, backend: str | None = None, name: str | None = None,
-       progress: Progress = no_progress) -> Deployment:
-    """Bring a lab up. An interrupted or failed up removes everything it created."""
+       progress: Progress = no_progress, persistent: bool = True) -> Deployment:
+    """Bring a lab up. An interrupted or failed up removes everything it created.
+
+    persistent=False ties the lab to this process: if it dies without bringing the lab
+    down (SIGKILL), `socklab gc` removes it.
+    """
     if not isinstance(lab, Lab):
         from socklab.model.loader import load_lab
 
@@ -88,7 +92,8 @@ def up(lab: Lab | str | Path, backend: str | None = None, name: str | None = Non
     impl = get_backend(backend or lab.backend)
     impl.check()
     record = state.Record(
-        instance=plan.instance, lab=lab.name, lab_file=str(lab.source) if lab.source else None, backend=impl.name
+        instance=plan.instance, lab=lab.name, lab_file=str(lab.source) if lab.source else None, backend=impl.name,
+        persistent=persistent,
     )
     impl.claim(plan, record)
     with state.locked():

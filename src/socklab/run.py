@@ -75,7 +75,7 @@ def run_lab(
     result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder)
     t0 = time.perf_counter()
     existing = _running(instance)
-    deployment = existing or up(lab, backend=backend, name=instance, progress=progress)
+    deployment = existing or up(lab, backend=backend, name=instance, progress=progress, persistent=keep)
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
     try:

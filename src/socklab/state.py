@@ -35,6 +35,7 @@ class Record:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)  # processes started by socklab in the lab
+    persistent: bool = True  # `socklab up`: outlives its creator. run/grade labs die with it
 
     def claimed(self) -> set[str]:
         return {*self.netns, *self.files, *self.containers, *self.networks}
@@ -45,8 +46,11 @@ class Record:
 
     @property
     def live(self) -> bool:
-        """Up, or still being built by a living process: not for gc to touch."""
-        return self.state == "up" or (self.state == "creating" and self.owner_alive)
+        """Not for gc to touch: a lab that is up (a run's lab only while its process lives),
+        or one still being built by a living process."""
+        if self.state == "up":
+            return self.persistent or self.owner_alive
+        return self.state == "creating" and self.owner_alive
 
 
 def process_start(pid: int) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+from socklab import state
 from socklab.model.loader import load_lab, parse_lab
 from socklab.run import run_lab
 from tests.conftest import LABS, needs_root
@@ -143,3 +145,24 @@ def test_live_capture_streams_pcap_to_stdout(tmp_path):
         assert bad.returncode == 2 and "has no interface 'eth9'" in bad.stderr
     finally:
         subprocess.run([*cli, "down", "t-live"], env=env, capture_output=True)
+
+
+def test_a_killed_run_leaves_nothing_gc_cannot_remove(tmp_path):
+    """SIGTERM: the run brings its lab down itself. SIGKILL: its lab dies with it for gc."""
+    env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src")}
+    cli = [sys.executable, "-m", "socklab.cli"]
+    write_lab(tmp_path / "slow", PAIR.format(name="slow") + "scenario:\n  - {node: a, run: 'sleep 30', timeout: 60s}\n")
+    for sig, name in ((signal.SIGTERM, "t-run-term"), (signal.SIGKILL, "t-run-kill")):
+        proc = subprocess.Popen([*cli, "run", str(tmp_path / "slow"), "--name", name, "--runs-dir", str(tmp_path)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True).returncode:
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+        if sig == signal.SIGKILL:
+            assert state.load(name) is not None  # nobody brought it down...
+            gc = subprocess.run([*cli, "gc"], env=env, capture_output=True, text=True)
+            assert f"removed instance {name}" in gc.stdout  # ...but its owner is dead: gc may
+        assert state.load(name) is None
+        assert subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True).returncode == 1

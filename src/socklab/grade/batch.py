@@ -74,8 +74,12 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
             on_done(grade)
         return grade
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="socklab-grade")
+    try:
         return list(pool.map(work, submissions))
+    finally:
+        # interrupted: finish the gradings under way (their labs come down), start no new one
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _uid(slot: int) -> int:
