@@ -328,6 +328,13 @@ def grade(
         console.print(grades_table(grades))
     elif len(submissions) > 1:
         err.print(grades_table(grades))
+    if len(submissions) > 1 and output is None:
+        import time
+
+        summary = (runs_dir or default_runs_dir()) / f"grades-{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(summary_csv(grades))
+        err.print(f"summary: {summary}")
     infra = [g for g in grades if not g.gradable and g.error and not g.error.startswith("submission ")]
     raise typer.Exit(3 if infra else 0)
 

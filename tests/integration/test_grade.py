@@ -132,6 +132,10 @@ def test_cli_grade_formats_and_exit_codes(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = (tmp_path / "g.csv").read_text().splitlines()
     assert rows[1].startswith("good,9,9,True") and "no such file or folder" in rows[2]
+    r = subprocess.run([*cli, str(good), str(good)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "summary: " in r.stderr
+    summary = Path(r.stderr.split("summary: ")[1].split()[0])
+    assert summary.read_text().splitlines()[1].startswith("good,9,9,True")
     r = subprocess.run([*cli, str(good), "--format", "pdf"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "--format" in r.stderr
 
