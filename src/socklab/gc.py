@@ -43,7 +43,8 @@ def collect(dry_run: bool = False, everything: bool = False) -> GcReport:
             destroy(record)
     for backend, orphans in found:
         # objects of the dead instances just destroyed are not orphans any more
-        orphans = [o for o in orphans if not any(o in r.claimed() for r in records)]
+        # (docker reports "container:NAME"; records claim plain names)
+        orphans = [o for o in orphans if not any(o.split(":", 1)[-1] in r.claimed() for r in records)]
         report.orphans += orphans
         if orphans and not dry_run:
             backend.remove_orphans(orphans)
