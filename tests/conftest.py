@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent_harness import agents  # noqa: F401  (a fixture: agents as subprocesses)
+
 REPO = Path(__file__).resolve().parents[1]
 LABS = REPO / "labs"
 IS_ROOT = os.geteuid() == 0

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +21,13 @@ from typing import Any
 
 import pytest
 
-from socklab.agents.events import EVENTS
+from tests.agent_harness import only, run_agent
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-ENV = {**os.environ, "PYTHONPATH": SRC}
+
+def command(netns: str, *args: str) -> list[str]:
+    return ["ip", "netns", "exec", netns, *args]
+
+
 A_IP, B_IP, UNUSED_IP = "192.168.11.1", "192.168.11.2", "192.168.11.9"
 
 pytestmark = [
@@ -36,93 +36,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (raw sockets, network namespaces)"),
     pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2"),
 ]
-
-
-# --- helpers ------------------------------------------------------------------------
-
-
-def command(netns: str | None, *args: str) -> list[str]:
-    return (["ip", "netns", "exec", netns] if netns else []) + list(args)
-
-
-class Agent:
-    """A background agent (with --json), optionally inside a namespace; events read as they come."""
-
-    def __init__(self, *args: str, netns: str | None = None) -> None:
-        self.proc = subprocess.Popen(
-            command(netns, sys.executable, "-m", "socklab.agents", *args, "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-        )
-        self.events: list[dict[str, Any]] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_for(self, event: str, timeout: float = 10) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"no {event!r} event within {timeout}s; got {self.events}")
-            if line is None:
-                pytest.fail(f"agent exited before {event!r}: {self.events} {self.proc.stderr.read()}")
-            self.events.append(parse_event(line))
-            if self.events[-1]["event"] == event:
-                return self.events[-1]
-
-    def finish(self, timeout: float = 20) -> tuple[int, list[dict[str, Any]], str]:
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        while (line := self._lines.get(timeout=5)) is not None:
-            self.events.append(parse_event(line))
-        assert self.proc.stderr is not None
-        return rc, self.events, self.proc.stderr.read()
-
-
-def run_agent(*args: str, netns: str | None = None, timeout: float = 20) -> tuple[int, list[dict], str]:
-    done = subprocess.run(
-        command(netns, sys.executable, "-m", "socklab.agents", *args, "--json"),
-        capture_output=True, text=True, env=ENV, timeout=timeout,
-    )
-    return done.returncode, [parse_event(line) for line in done.stdout.splitlines()], done.stderr
-
-
-def parse_event(line: str) -> dict[str, Any]:
-    """One --json line; every event must carry the common fields and be of a known type."""
-    record = json.loads(line)
-    assert record["event"] in EVENTS, record
-    assert isinstance(record["agent"], str) and isinstance(record["role"], str)
-    assert isinstance(record["time"], float), record
-    return record
-
-
-def only(events: list[dict], name: str) -> list[dict]:
-    return [e for e in events if e["event"] == name]
-
-
-@pytest.fixture
-def agents() -> Iterator[Any]:
-    started: list[Agent] = []
-
-    def start(*args: str, **kwargs: Any) -> Agent:
-        started.append(Agent(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for agent in started:
-        if agent.proc.poll() is None:
-            agent.proc.kill()
-        agent.proc.wait()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -25,110 +24,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socklab.agents import frames
-from socklab.agents.events import EVENTS, Emitter, format_addr, human_line
+from socklab.agents.events import Emitter, format_addr, human_line
+from tests.agent_harness import ENV, SRC, Agent, only, run_agent
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-ENV = {**os.environ, "PYTHONPATH": SRC}
-PYTHON = (sys.executable,)
 BARE_PYTHON = (sys.executable, "-S")  # no site-packages: the standard library and PYTHONPATH only
 HAS_IPV6 = socket.has_ipv6 and os.path.exists("/proc/net/if_inet6")
 
 pytestmark = pytest.mark.timeout(30)
-
-
-# --- helpers: agents as subprocesses ------------------------------------------------
-
-
-class Agent:
-    """A background agent (with --json) whose events we read while it runs."""
-
-    def __init__(self, *args: str, python: tuple[str, ...] = PYTHON, env: dict[str, str] = ENV) -> None:
-        self.proc = subprocess.Popen(
-            [*python, "-m", "socklab.agents", *args, "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        self.events: list[dict[str, Any]] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_for(self, event: str, timeout: float = 10) -> dict[str, Any]:
-        """The next event of this type; fails the test if the agent exits or stalls first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"no {event!r} event within {timeout}s; got {self.events}")
-            if line is None:
-                pytest.fail(f"agent exited before {event!r}: {self.events} {self.proc.stderr.read()}")
-            record = parse_event(line)
-            self.events.append(record)
-            if record["event"] == event:
-                return record
-
-    def finish(self, timeout: float = 15) -> tuple[int, list[dict[str, Any]], str]:
-        """Wait for exit; (exit code, every event, stderr)."""
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        while (line := self._lines.get(timeout=5)) is not None:
-            self.events.append(parse_event(line))
-        assert self.proc.stderr is not None
-        return rc, self.events, self.proc.stderr.read()
-
-    def port(self, ready: str = "bound") -> int:
-        """The port from the readiness event: "listening" for TCP (bound is not accepting yet)."""
-        return int(self.wait_for(ready)["port"])
-
-
-def run_agent(
-    *args: str, python: tuple[str, ...] = PYTHON, env: dict[str, str] = ENV, timeout: float = 15
-) -> tuple[int, list[dict], str]:
-    """Run an agent to completion with --json: (exit code, events, stderr)."""
-    done = subprocess.run(
-        [*python, "-m", "socklab.agents", *args, "--json"],
-        capture_output=True, text=True, env=env, timeout=timeout,
-    )
-    return done.returncode, [parse_event(line) for line in done.stdout.splitlines()], done.stderr
-
-
-def parse_event(line: str) -> dict[str, Any]:
-    """One --json line; every event must carry the common fields and be of a known type."""
-    record = json.loads(line)
-    assert record["event"] in EVENTS, record
-    assert isinstance(record["agent"], str) and isinstance(record["role"], str)
-    assert isinstance(record["time"], float), record
-    return record
-
-
-def only(events: list[dict], name: str) -> list[dict]:
-    return [e for e in events if e["event"] == name]
-
-
-@pytest.fixture
-def agents() -> Any:
-    """Start agents; whatever still runs at the end of the test is killed."""
-    started: list[Agent] = []
-
-    def start(*args: str, **kwargs: Any) -> Agent:
-        agent = Agent(*args, **kwargs)
-        started.append(agent)
-        return agent
-
-    yield start
-    for agent in started:
-        if agent.proc.poll() is None:
-            agent.proc.kill()
-        agent.proc.wait()
 
 
 HOSTS = [pytest.param("127.0.0.1", id="ipv4"),
