@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from socklab.grade.spec import GradingSpec
-from socklab.verify.expectations import Expectations
+from socklab.verify.expectations import Duration, Expectations
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
 """Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names."""
@@ -31,24 +31,6 @@ def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
-def parse_duration(value: Any) -> float:
-    """Durations as numbers of seconds or strings: "2s", "500ms", "1.5s", "1m"."""
-    if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or a string like '2s' or '500ms'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (write e.g. '2s', '500ms' or 3)")
-        number, unit = float(match.group(1)), match.group(2) or "s"
-        seconds = number * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 IfName = Annotated[str, Field(pattern=IFNAME_PATTERN)]
 IPv4List = Annotated[list[ipaddress.IPv4Interface], BeforeValidator(_as_list)]
