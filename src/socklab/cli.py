@@ -243,6 +243,8 @@ def run(
         raise UsageError("name a lab to run (or --all-shipped)")
     if name and len(refs) > 1:
         raise UsageError("--name applies to one lab at a time")
+    if submission is not None and not submission.is_dir():
+        raise UsageError(f"--submission {submission}: not a folder (socklab grade also takes .zip and .tar.gz)")
     loaded = [load_lab(ref) for ref in refs]
     console = _console()
     results = []

@@ -86,8 +86,6 @@ def up(lab: Lab | str | Path, backend: str | None = None, name: str | None = Non
         from socklab.model.loader import load_lab
 
         lab = load_lab(lab)
-    if name is not None:
-        _check_instance_name(name)
     plan = make_plan(lab, name)
     impl = get_backend(backend or lab.backend)
     impl.check()
@@ -135,15 +133,6 @@ def destroy(record: state.Record, backend: Backend | None = None) -> None:
     impl.destroy(current)
     with state.locked():
         state.forget(record.instance)
-
-
-def _check_instance_name(name: str) -> None:
-    import re
-
-    from socklab.model.spec import NAME_PATTERN
-
-    if not re.fullmatch(NAME_PATTERN, name):
-        raise UsageError(f"instance name {name!r}: use lowercase letters, digits and '-', start with a letter, at most 24 characters")
 
 
 @contextlib.contextmanager

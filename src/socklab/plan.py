@@ -6,11 +6,14 @@ instance name, same plan, byte for byte.
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
 
 from socklab import names
-from socklab.errors import LabFileError
+from socklab.errors import LabFileError, UsageError
 from socklab.model.lab import Lab, Node
+from socklab.model.spec import NAME_PATTERN
 
 # Determinism: no DAD (addresses usable at once), no router solicitations (no stray packets).
 BASE_SYSCTLS: dict[str, str] = {
@@ -100,6 +103,10 @@ class Plan(_Frozen):
 
 
 def make_plan(lab: Lab, instance: str | None = None) -> Plan:
+    """The plan of `lab` for one instance (default: named after the lab)."""
+    if instance is not None and not re.fullmatch(NAME_PATTERN, instance):
+        raise UsageError(f"instance name {instance!r}: use lowercase letters, digits and '-', "
+                         "start with a letter, at most 24 characters")
     instance = instance or lab.name
     indexes = _ifindexes(lab)
     nodes = [_plan_node(lab, node, instance, indexes) for node in lab.nodes]

@@ -117,6 +117,9 @@ def test_cli_run_exit_codes_and_json(tmp_path):
     assert bad.returncode == 1 and "exit code 1, expected 0" in bad.stdout
     missing = subprocess.run([*cli, "run", str(tmp_path / "nope")], env=env, capture_output=True, text=True)
     assert missing.returncode == 2 and "no such lab" in missing.stderr
+    no_sub = subprocess.run([*cli, "run", "tcp-hello", "-s", str(tmp_path / "nobody")], env=env,
+                            capture_output=True, text=True)
+    assert no_sub.returncode == 2 and "not a folder" in no_sub.stderr and "Traceback" not in no_sub.stderr
 
 
 def test_inline_lab_without_folder_runs(tmp_path):

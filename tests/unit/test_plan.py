@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from socklab.errors import UsageError
 from socklab.model.loader import load_lab, parse_lab
 from socklab.plan import make_plan
 
@@ -131,3 +133,10 @@ def test_arbitrary_input_gives_lab_file_error_never_a_crash(data):
         parse_lab(yaml.safe_dump(data))
     except LabFileError as err:
         assert str(err).startswith("<lab>")
+
+
+def test_bad_instance_names_are_refused():
+    lab = load_lab(LABS / "tcp-hello")
+    for bad in ("Bad", "a/b", "x" * 25, "-x", "a.b"):
+        with pytest.raises(UsageError, match="instance name"):
+            make_plan(lab, bad)
