@@ -24,7 +24,7 @@ from socklab.capture import Capture, start_captures, stop_captures
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError
 from socklab.model.lab import Lab
-from socklab.steps import Sandbox, StepResult, StepRunner
+from socklab.steps import LabPrograms, Sandbox, StepResult, StepRunner
 
 
 def default_runs_dir() -> Path:
@@ -66,6 +66,7 @@ def run_lab(
     runs_dir: Path | None = None,
     submission: Path | None = None,
     sandbox: Sandbox | None = None,
+    reference: LabPrograms | None = None,
     progress: Progress = no_progress,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> RunResult:
@@ -79,7 +80,7 @@ def run_lab(
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
     try:
-        _execute(lab, deployment, result, submission, sandbox, on_step)
+        _execute(lab, deployment, result, submission, sandbox, on_step, reference)
     finally:
         t1 = time.perf_counter()
         if not keep and existing is None:
@@ -100,7 +101,7 @@ def _running(instance: str) -> Deployment | None:
 
 
 def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, sandbox: Sandbox | None,
-             on_step: Callable[[StepResult], None] | None) -> None:
+             on_step: Callable[[StepResult], None] | None, reference: LabPrograms | None = None) -> None:
     folder = result.folder
     (folder / "plan.json").write_text(dep.plan.to_json())
     shared = dep.backend.workspace_root(dep.plan)
@@ -119,7 +120,9 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
     _write_manifest(lab, result)
     env = {**dep.backend.node_env(), "PYTHONUNBUFFERED": "1", "HOME": str(workspace), "LANG": "C.UTF-8"}
     captures: list[Capture] = []
-    runner = StepRunner(dep, workspace, folder / "steps", env, sandbox)
+    placed = reference.place(workspace) if reference is not None else None
+    folders = dict.fromkeys(reference.steps, placed) if reference is not None and placed else {}
+    runner = StepRunner(dep, workspace, folder / "steps", env, sandbox, folders)
     t = time.perf_counter()
     try:
         points = [(c.on, dep.netns_path(c.on.split(":")[0]), c.on.split(":")[1], c.filter) for c in lab.captures]
@@ -143,6 +146,8 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         dep.kill_all()
         if sandbox is not None:
             sandbox.finish()
+        if placed is not None:
+            shutil.rmtree(placed, ignore_errors=True)
     if workspace != folder / "workspace":
         shutil.move(str(workspace), str(folder / "workspace"))
     result.captures = {
@@ -213,7 +218,8 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     submission's: they may run outside the grading sandbox.
     """
     workspace.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", "README.md", "__pycache__", "runs")
+    reference = getattr(lab.grading, "reference", "solution")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", reference, "mutants", "README.md", "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}

@@ -39,6 +39,15 @@ class Sandbox(Protocol):
         """After the run: make sure nothing of the student's survives."""
 
 
+class LabPrograms(Protocol):
+    """Lab-provided programs that run outside the student's view (the grader's reference peers)."""
+
+    steps: frozenset[str]  # the steps that run them, from the folder `place` returns
+
+    def place(self, workspace: Path) -> Path:
+        """Put the programs into a folder of their own, out of the student programs' view."""
+
+
 @dataclass
 class StepResult:
     id: str
@@ -92,9 +101,10 @@ class StepRunner:
     """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
 
     def __init__(self, deployment: Deployment, workspace: Path, out_dir: Path, env: dict[str, str],
-                 sandbox: Sandbox | None = None):
+                 sandbox: Sandbox | None = None, folders: dict[str, Path] | None = None):
         self.dep = deployment
         self.workspace = workspace
+        self.folders = folders or {}  # step id -> where it runs instead of the workspace (reference peers)
         self.out_dir = out_dir
         self.env = env
         self.sandbox = sandbox
@@ -103,11 +113,14 @@ class StepRunner:
 
     def argv(self, spec: StepSpec, sid: str) -> list[str]:
         command = ["sh", "-c", spec.run] if isinstance(spec.run, str) else list(spec.run)
-        cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
+        cwd = str(self.folder(sid) / spec.cwd) if spec.cwd else str(self.folder(sid))
         wrap = self.sandbox.wrap(spec, sid) if self.sandbox else []
         overrides = self.sandbox.env() if wrap and self.sandbox else {}
         env = [f"{k}={v}" for k, v in {**self.env, **overrides, **spec.env}.items()]
         return self.dep.exec_argv(spec.node, [*wrap, "env", "-C", cwd, *env, *command])
+
+    def folder(self, sid: str) -> Path:
+        return self.folders.get(sid, self.workspace)
 
     def start(self, spec: StepSpec, index: int) -> RunningStep:
         sid = step_id(spec, index)
@@ -226,7 +239,7 @@ def _readiness_check(runner: StepRunner, step: RunningStep, ready: ReadySpec):
         paths = (Path(step.result.stdout_path), Path(step.result.stderr_path))
         return lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)
     target = ready.file or ""
-    path = target if target.startswith("/") else str(runner.workspace / (step.spec.cwd or "") / target)
+    path = target if target.startswith("/") else str(runner.folder(step.result.id) / (step.spec.cwd or "") / target)
     return lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0
 
 

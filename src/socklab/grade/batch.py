@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from socklab.errors import SocklabError, UsageError
+from socklab.grade.pairing import PairingPlan, plan_pairings, reference_programs
 from socklab.grade.sandbox import SANDBOX_UID_BASE, Sandbox, check_tools
-from socklab.grade.score import Grade, grade_run
+from socklab.grade.score import Grade, grade_runs
 from socklab.grade.spec import GradingSpec
 from socklab.grade.submission import submission_name, unpack
 from socklab.model.lab import Lab
-from socklab.run import run_lab
+from socklab.run import RunResult, run_lab
 
 
 def grading_spec(lab: Lab) -> GradingSpec:
@@ -27,7 +28,8 @@ def grading_spec(lab: Lab) -> GradingSpec:
 
 
 def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: str | None = None) -> Grade:
-    """Grade one submission in slot `slot` (its uid and instance name). Never raises."""
+    """Grade one submission in slot `slot` (its uid and instance name): one run per pairing,
+    or one run when the lab declares none. Never raises."""
     spec = grading_spec(lab)
     name = submission_name(submission)
     started = time.perf_counter()
@@ -35,14 +37,18 @@ def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: st
         with tempfile.TemporaryDirectory(prefix="socklab-sub-") as tmp:
             folder = unpack(submission, Path(tmp))
             missing = [f for f, fs in spec.files.items() if fs.required and not (folder / f).is_file()]
-            sandbox = Sandbox(
-                uid=_uid(slot), limits=spec.limits,
-                student_steps={s for fs in spec.files.values() for s in fs.steps},
-                raw_nodes={n.name for n in lab.nodes if n.raw_sockets},
-            )
-            run = run_lab(lab, name=_instance(slot), backend=backend, runs_dir=runs_dir, submission=folder,
-                          sandbox=sandbox)
-        grade = grade_run(lab, spec, run, name, missing)
+            plans = plan_pairings(lab, spec)
+
+            def run(index: int) -> RunResult | None:
+                plan = plans[index]
+                if plan.student_files and all(f in missing for f in plan.student_files):
+                    return None  # nothing of the student's to run
+                return _run_pairing(lab, plan, folder, slot, index, runs_dir, backend)
+
+            # pairings are independent runs: side by side, each in its own instance under its own uid
+            with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="socklab-pairing") as pool:
+                results = list(pool.map(run, range(len(plans))))
+        grade = grade_runs(lab, spec, list(zip(plans, results, strict=True)), name, missing)
     except UsageError as err:  # a bad submission archive is the student's problem, reported as such
         grade = Grade(submission=name, lab=lab.name, gradable=False, error=str(err))
     except SocklabError as err:
@@ -54,12 +60,23 @@ def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: st
     return grade
 
 
+def _run_pairing(lab: Lab, plan: PairingPlan, folder: Path, slot: int, index: int, runs_dir: Path,
+                 backend: str | None):
+    spec = grading_spec(lab)
+    sandbox = Sandbox(uid=_uid(slot, index), limits=spec.limits, student_steps=set(plan.student_steps),
+                      raw_nodes={n.name for n in lab.nodes if n.raw_sockets})
+    instance = _instance(slot) + (f"-{index}" if plan.id else "")
+    return run_lab(lab, name=instance, backend=backend, runs_dir=runs_dir, submission=folder, sandbox=sandbox,
+                   reference=reference_programs(lab, spec, plan))
+
+
 def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None = None,
                on_done: Callable[[Grade], None] | None = None) -> list[Grade]:
     """Grades in the order of `submissions`; `on_done` hears about each as it finishes."""
     grading_spec(lab)
     check_tools()
-    free = list(range(max(1, jobs)))
+    jobs = min(max(1, jobs), 64 // MAX_PAIRINGS)  # each slot has a block of uids
+    free = list(range(jobs))
     lock = threading.Lock()
 
     def work(path: Path) -> Grade:
@@ -74,7 +91,7 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
             on_done(grade)
         return grade
 
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="socklab-grade")
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="socklab-grade")
     try:
         return list(pool.map(work, submissions))
     finally:
@@ -82,9 +99,16 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _uid(slot: int) -> int:
-    """Distinct per slot, and per grading process, so parallel graders never share a uid."""
-    return SANDBOX_UID_BASE + (os.getpid() % 256) * 64 + slot
+MAX_PAIRINGS = 4
+"""Pairings of one submission run side by side, each under a uid of its own."""
+
+
+def _uid(slot: int, pairing: int = 0) -> int:
+    """Distinct per slot and pairing, and per grading process, so parallel runs never share a uid."""
+    index = slot * MAX_PAIRINGS + pairing
+    if index >= 64 or pairing >= MAX_PAIRINGS:
+        raise UsageError(f"at most {64 // MAX_PAIRINGS} parallel jobs of {MAX_PAIRINGS} pairings each")
+    return SANDBOX_UID_BASE + (os.getpid() % 256) * 64 + index
 
 
 def _instance(slot: int) -> str:
