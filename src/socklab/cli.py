@@ -341,6 +341,44 @@ def grade(
     raise typer.Exit(3 if infra else 0)
 
 
+@app.command()
+def selftest(
+    labs: Annotated[list[str], typer.Argument(help="Labs to check (folders, lab.yaml files or shipped names).", metavar="LAB...")],
+    as_json: JsonOpt = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
+    backend: BackendOpt = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Keep the run folders here (default: discarded).")] = None,
+) -> None:
+    """Check a lab's grading: its solution gets full marks, each mutant loses exactly what its expect.yaml says.
+
+    Mutants are labs/<lab>/mutants/<name>/ (the mutated files and expect.yaml). Prints a
+    verdict matrix per lab. Exit code 0 when everything is as expected, 1 when not.
+
+    Example: socklab selftest tcp-hello udp-hello --jobs 2
+    """
+    from socklab.grade.selftest import selftest as run_selftest
+    from socklab.model.loader import load_lab
+    from socklab.render import selftest_tables
+
+    loaded = [load_lab(lab) for lab in labs]
+    err = _console(stderr=True)
+
+    def on_done(outcome) -> None:
+        verdict = "as expected" if outcome.matches else "pending" if outcome.pending else "MISMATCH"
+        err.print(f"{outcome.lab}/{outcome.name}: {verdict} ({outcome.duration:.2f}s)")
+
+    report = run_selftest(loaded, jobs or os.cpu_count() or 1, runs_dir, backend, on_done=None if as_json else on_done)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        console = _console()
+        for part in selftest_tables(report):
+            console.print(part)
+        console.print(f"{'OK' if report.ok else 'FAILED'}: {len(report.outcomes)} submissions of "
+                      f"{len(report.labs)} lab(s) in {report.duration:.1f}s")
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def _write_grades(grades, fmt, output, count, render, summary_csv, extensions) -> None:
     if fmt == "table":
         if output is not None:

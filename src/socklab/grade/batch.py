@@ -73,17 +73,24 @@ def _run_pairing(lab: Lab, plan: PairingPlan, folder: Path, slot: int, index: in
 def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None = None,
                on_done: Callable[[Grade], None] | None = None) -> list[Grade]:
     """Grades in the order of `submissions`; `on_done` hears about each as it finishes."""
-    grading_spec(lab)
+    return grade_jobs([(lab, path) for path in submissions], jobs, runs_dir, backend, on_done)
+
+
+def grade_jobs(work: list[tuple[Lab, Path]], jobs: int, runs_dir: Path, backend: str | None = None,
+               on_done: Callable[[Grade], None] | None = None) -> list[Grade]:
+    """Grade (lab, submission) pairs, of one lab or several, up to `jobs` at a time, in order."""
+    for lab in {id(lab): lab for lab, _ in work}.values():
+        grading_spec(lab)
     check_tools()
     jobs = min(max(1, jobs), 64 // MAX_PAIRINGS)  # each slot has a block of uids
     free = list(range(jobs))
     lock = threading.Lock()
 
-    def work(path: Path) -> Grade:
+    def one(item: tuple[Lab, Path]) -> Grade:
         with lock:
             slot = free.pop()
         try:
-            grade = grade_one(lab, path, slot, runs_dir, backend)
+            grade = grade_one(item[0], item[1], slot, runs_dir, backend)
         finally:
             with lock:
                 free.append(slot)
@@ -93,7 +100,7 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="socklab-grade")
     try:
-        return list(pool.map(work, submissions))
+        return list(pool.map(one, work))
     finally:
         # interrupted: finish the gradings under way (their labs come down), start no new one
         pool.shutdown(wait=True, cancel_futures=True)
