@@ -159,7 +159,7 @@ class StepRunner:
                 except subprocess.TimeoutExpired:
                     if time.monotonic() >= step.deadline:
                         step.result.timed_out = True
-                    else:
+                    elif step.result.problem is None:  # "not ready" says more
                         step.result.problem = f"still running {GRACE:g}s after the last step (killed)"
         for step in self.background:
             if step.proc.poll() is None:

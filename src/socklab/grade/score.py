@@ -160,7 +160,7 @@ def _pairing_tests(lab: Lab, spec: GradingSpec, plan: PairingPlan, run: RunResul
             grade.gradable = False
             grade.error = f"check {expectation.id} could not run: {result.error if result else 'no result'}"
             return []
-        output = _related_output(expectation, steps)
+        output = _related_output(expectation, steps, plan.reference_steps)
         feedback = "passed" if result.passed else "\n".join(x for x in (result.message, result.diff) if x)
         if plan.mixed and not result.passed:
             feedback = f"{plan.words()}: {feedback}"
@@ -177,18 +177,25 @@ def _sum_timings(timings: list[dict[str, float]]) -> dict[str, float]:
     return total
 
 
-def _related_output(expectation, steps: dict) -> str:
-    """The tail of stdout/stderr of the steps an expectation names (or of every failed step)."""
+def _related_output(expectation, steps: dict, reference: frozenset[str] = frozenset()) -> str:
+    """The tail of stdout/stderr of the steps an expectation names (or of every failed step).
+
+    Of a reference program, only the last line of its stderr: a traceback would show its source.
+    """
     named = expectation.references()["steps"]
     chosen = [steps[s] for s in named if s in steps] or [s for s in steps.values() if not s.ok]
     parts = []
     for step in chosen:
+        label = f"{step.id}, the reference program" if step.id in reference else step.id
+        stderr = step.stderr_tail.strip()
+        if step.id in reference and stderr:
+            stderr = stderr.splitlines()[-1]
         text = ""
         if step.problem:
-            text += f"[{step.id}] {step.problem}\n"
+            text += f"[{label}] {step.problem}\n"
         if step.stdout_tail.strip():
-            text += f"[{step.id} stdout]\n{step.stdout_tail[-TAIL:]}\n"
-        if step.stderr_tail.strip():
-            text += f"[{step.id} stderr]\n{step.stderr_tail[-TAIL:]}\n"
+            text += f"[{label} stdout]\n{step.stdout_tail[-TAIL:]}\n"
+        if stderr:
+            text += f"[{label} stderr]\n{stderr[-TAIL:]}\n"
         parts.append(text)
     return "".join(parts).strip()

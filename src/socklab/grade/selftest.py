@@ -130,9 +130,13 @@ def load_mutants(lab: Lab) -> dict[str, MutantSpec]:
         try:
             mutants[folder.name] = MutantSpec.model_validate(yaml.safe_load(path.read_text()) or {})
         except FileNotFoundError:
-            raise LabFileError(f"{folder}: a mutant needs an expect.yaml (description, checks)") from None
-        except (ValidationError, yaml.YAMLError) as err:
-            raise LabFileError(f"{path}: {err}") from None
+            raise LabFileError(str(path), "a mutant needs an expect.yaml (description, checks)") from None
+        except yaml.YAMLError as err:
+            raise LabFileError(str(path), f"invalid YAML: {err}") from None
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(x) for x in first["loc"])
+            raise LabFileError(str(path), first["msg"], field=field) from None
     return mutants
 
 
