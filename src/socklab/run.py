@@ -42,6 +42,7 @@ class RunResult:
     captures: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # infrastructure failure: the run could not complete
+    sandbox: dict[str, str] | None = None  # what isolated the programs (graded runs): view, limits
 
     @property
     def ok(self) -> bool:
@@ -54,6 +55,7 @@ class RunResult:
             "steps": [s.to_dict() for s in self.steps],
             "expectations": [e.to_dict() for e in self.expectations],
             "captures": self.captures,
+            **({"sandbox": self.sandbox} if self.sandbox else {}),
         }
 
 
@@ -115,7 +117,8 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         os.chmod(where, 0o755)
         workspace = prepare_workspace(lab, where, submission)
         if sandbox is not None:
-            sandbox.prepare(workspace)
+            sandbox.prepare(workspace, dep)
+            result.sandbox = sandbox.describe()
     _write_manifest(lab, result)
     env = {**dep.backend.node_env(), "PYTHONUNBUFFERED": "1", "HOME": str(workspace), "LANG": "C.UTF-8"}
     captures: list[Capture] = []

@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from socklab.errors import SocklabError, UsageError
-from socklab.grade.sandbox import SANDBOX_UID_BASE, Sandbox, check_tools
+from socklab.grade.sandbox import FULL, SANDBOX_UID_BASE, Isolation, Sandbox, check_tools
 from socklab.grade.score import Grade, grade_run
 from socklab.grade.spec import GradingSpec
 from socklab.grade.submission import submission_name, unpack
 from socklab.model.lab import Lab
 from socklab.run import run_lab
+from socklab.steps import step_id
 
 
 def grading_spec(lab: Lab) -> GradingSpec:
@@ -26,23 +27,27 @@ def grading_spec(lab: Lab) -> GradingSpec:
     return lab.grading
 
 
-def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: str | None = None) -> Grade:
+def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: str | None = None,
+              isolation: Isolation = FULL) -> Grade:
     """Grade one submission in slot `slot` (its uid and instance name). Never raises."""
     spec = grading_spec(lab)
     name = submission_name(submission)
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="socklab-sub-") as tmp:
-            folder = unpack(submission, Path(tmp))
+            unpacked = unpack(submission, Path(tmp), spec.limits)
+            folder = unpacked.folder
             missing = [f for f, fs in spec.files.items() if fs.required and not (folder / f).is_file()]
+            student_steps = {s for fs in spec.files.values() for s in fs.steps}
             sandbox = Sandbox(
-                uid=_uid(slot), limits=spec.limits,
-                student_steps={s for fs in spec.files.values() for s in fs.steps},
-                raw_nodes={n.name for n in lab.nodes if n.raw_sockets},
+                uid=_uid(slot), limits=spec.limits, student_steps=student_steps,
+                raw_nodes={n.name for n in lab.nodes if n.raw_sockets}, isolation=isolation,
+                student_nodes={st.node for i, st in enumerate(lab.scenario) if step_id(st, i) in student_steps},
             )
             run = run_lab(lab, name=_instance(slot), backend=backend, runs_dir=runs_dir, submission=folder,
                           sandbox=sandbox)
         grade = grade_run(lab, spec, run, name, missing)
+        grade.summary = "\n".join(x for x in (*unpacked.notes, grade.summary) if x)
     except UsageError as err:  # a bad submission archive is the student's problem, reported as such
         grade = Grade(submission=name, lab=lab.name, gradable=False, error=str(err))
     except SocklabError as err:
@@ -55,7 +60,7 @@ def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: st
 
 
 def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None = None,
-               on_done: Callable[[Grade], None] | None = None) -> list[Grade]:
+               on_done: Callable[[Grade], None] | None = None, isolation: Isolation = FULL) -> list[Grade]:
     """Grades in the order of `submissions`; `on_done` hears about each as it finishes."""
     grading_spec(lab)
     check_tools()
@@ -66,7 +71,7 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
         with lock:
             slot = free.pop()
         try:
-            grade = grade_one(lab, path, slot, runs_dir, backend)
+            grade = grade_one(lab, path, slot, runs_dir, backend, isolation)
         finally:
             with lock:
                 free.append(slot)

@@ -39,6 +39,7 @@ class Grade:
     run_folder: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+    sandbox: dict[str, str] = field(default_factory=dict)  # what isolated the programs: view, limits
 
     @property
     def score(self) -> float:
@@ -72,7 +73,7 @@ def dependent_checks(lab: Lab, spec: GradingSpec, filename: str) -> set[str]:
 
 def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, missing: list[str]) -> Grade:
     grade = Grade(submission=submission, lab=lab.name, missing=missing, run_folder=str(run.folder),
-                  duration=run.timings.get("total", 0.0), timings=run.timings)
+                  duration=run.timings.get("total", 0.0), timings=run.timings, sandbox=run.sandbox or {})
     if run.error:
         grade.gradable, grade.error = False, f"the lab could not run: {run.error}"
         return grade
