@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from socklab.errors import UsageError
-from socklab.grade.spec import Limits
+from socklab.errors import SubmissionError
 from socklab.grade.submission import unpack
+from socklab.model.grading import Limits
 
 SMALL = Limits(unpacked_size=1 << 20, unpacked_files=20)
 
@@ -48,7 +48,7 @@ def test_a_zip_bomb_is_refused_within_a_second_with_nothing_written_beyond_the_c
     bomb = zip_bomb(tmp_path / "bomb.zip")
     assert bomb.stat().st_size < 2 << 20
     started = time.monotonic()
-    with pytest.raises(UsageError, match=r"refused, it unpacks to more than 32 MiB"):
+    with pytest.raises(SubmissionError, match=r"refused, it unpacks to more than 32 MiB"):
         unpack(bomb, tmp_path / "out")
     assert time.monotonic() - started < 1.0
     assert _disk_usage(tmp_path / "out") == 0
@@ -67,7 +67,7 @@ def test_a_zip_whose_headers_lie_about_sizes_stops_at_the_cap(tmp_path):
     raw[central + 24:central + 28] = (10).to_bytes(4, "little")
     liar = tmp_path / "liar.zip"
     liar.write_bytes(bytes(raw))
-    with pytest.raises(UsageError):
+    with pytest.raises(SubmissionError):
         unpack(liar, tmp_path / "out", SMALL)
     assert _disk_usage(tmp_path / "out") <= SMALL.unpacked_size
 
@@ -78,14 +78,14 @@ def test_a_tar_bomb_and_too_many_entries_are_refused(tmp_path):
         info = tarfile.TarInfo("client.py")
         info.size = 64 << 20
         t.addfile(info, io.BytesIO(bytes(info.size)))
-    with pytest.raises(UsageError, match="more than 1 MiB"):
+    with pytest.raises(SubmissionError, match="more than 1 MiB"):
         unpack(big, tmp_path / "a", SMALL)
     assert _disk_usage(tmp_path / "a") == 0
     many = tmp_path / "many.zip"
     with zipfile.ZipFile(many, "w") as z:
         for n in range(50):
             z.writestr(f"f{n}.py", "pass\n")
-    with pytest.raises(UsageError, match="more than 20 entries"):
+    with pytest.raises(SubmissionError, match="more than 20 entries"):
         unpack(many, tmp_path / "b", SMALL)
 
 
@@ -126,6 +126,6 @@ def test_paths_outside_the_folder_are_refused(tmp_path, name):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr(zipfile.ZipInfo(name), "x")
-    with pytest.raises(UsageError, match="unsafe path"):
+    with pytest.raises(SubmissionError, match="unsafe path"):
         unpack(archive, tmp_path / "out")
     assert not (tmp_path / "escape.py").exists()

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from socklab.errors import InfrastructureError
-from socklab.grade.spec import Limits
-from socklab.model.spec import StepSpec
+from socklab.model.grading import Limits
+from socklab.model.lab import Step
 from socklab.sandbox import cgroups, view
 
 if TYPE_CHECKING:
@@ -111,13 +111,13 @@ class Sandbox:
             self.node_groups = {}
             self.limits_used = f"rlimit (no container cgroup: {err})"
 
-    def wrap(self, spec: StepSpec, step_id: str) -> list[str]:
-        student = step_id in self.student_steps
+    def wrap(self, step: Step) -> list[str]:
+        student = step.id in self.student_steps
         if not student:
             if self.private_view and self.workspace is not None:
-                return view.bwrap_argv(self.workspace, spec.node, caps=LAB_CAPS)
+                return view.bwrap_argv(self.workspace, step.node, caps=LAB_CAPS)
             return []
-        caps = "+net_raw" if spec.node in self.raw_nodes else ""
+        caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
         bounded = self.group is not None or bool(self.node_groups)
         argv = [
@@ -126,7 +126,7 @@ class Sandbox:
             "--core=0", "--",
         ]
         if self.private_view and self.workspace is not None:
-            argv += view.bwrap_argv(self.workspace, spec.node)
+            argv += view.bwrap_argv(self.workspace, step.node)
         return [
             *argv,
             "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
@@ -134,10 +134,10 @@ class Sandbox:
             *([f"--ambient-caps=-all,{caps}"] if caps else []), "--",
         ]
 
-    def host_wrap(self, spec: StepSpec, step_id: str) -> list[str]:
+    def host_wrap(self, step: Step) -> list[str]:
         """Student programs join the submission's cgroup before entering their node (whose
         mount namespace may not show /sys/fs/cgroup), so all they start is counted."""
-        if self.group is not None and step_id in self.student_steps:
+        if self.group is not None and step.id in self.student_steps:
             return self.group.join_argv()
         return []
 
@@ -145,18 +145,18 @@ class Sandbox:
         """Wrapped programs run the system's python3 (with Debian's scapy), never socklab's venv."""
         return {"PATH": SYSTEM_PATH, **(view.env() if self.private_view else {})}
 
-    def exit_code(self, step_id: str, code: int | None) -> int | None:
+    def exit_code(self, step: Step, code: int | None) -> int | None:
         """bwrap reports a program killed by signal N as 128+N: say it as Popen does (-N)."""
         if code is not None and 128 < code < 160 and self.private_view:
             return -(code - 128)
         return code
 
-    def ended(self, spec: StepSpec, result: StepResult) -> None:
+    def ended(self, step: Step, result: StepResult) -> None:
         """After a step: nothing of it survives (docker), and a limit it hit is named."""
         student = result.id in self.student_steps
         if student and self.backend == "docker" and self._dep is not None:
-            self._kill_in_node(spec.node)
-        group = self.group or self.node_groups.get(spec.node)
+            self._kill_in_node(step.node)
+        group = self.group or self.node_groups.get(step.node)
         if not student or group is None:
             return
         ooms = group.oom_kills()

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from socklab.errors import UsageError
-from socklab.grade.spec import Limits
+from socklab.errors import SubmissionError
+from socklab.model.grading import Limits
 
 CHUNK = 1 << 16
 
@@ -45,7 +45,7 @@ def unpack(path: Path, into: Path, limits: Limits | None = None) -> Unpacked:
     if path.is_dir():
         return Unpacked(path)
     if not path.is_file():
-        raise UsageError(f"submission {path}: no such file or folder")
+        raise SubmissionError(f"submission {path}: no such file or folder")
     into.mkdir(parents=True, exist_ok=True)
     writer = _Writer(path, into, limits)
     name = path.name
@@ -57,9 +57,9 @@ def unpack(path: Path, into: Path, limits: Limits | None = None) -> Unpacked:
             with tarfile.open(path, "r:*") as archive:
                 _untar(archive, writer)
         else:
-            raise UsageError(f"submission {path}: expected a folder, a .zip or a .tar.gz")
+            raise SubmissionError(f"submission {path}: expected a folder, a .zip or a .tar.gz")
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as err:
-        raise UsageError(f"submission {path}: cannot unpack ({err})") from None
+        raise SubmissionError(f"submission {path}: cannot unpack ({err})") from None
     entries = [p for p in into.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     folder = entries[0] if len(entries) == 1 and entries[0].is_dir() else into
     return Unpacked(folder, writer.notes)
@@ -114,7 +114,7 @@ class _Writer:
 
     def count(self, entries: int) -> None:
         if entries > self.limits.unpacked_files:
-            raise UsageError(f"submission {self.archive}: refused, the archive holds more than "
+            raise SubmissionError(f"submission {self.archive}: refused, the archive holds more than "
                              f"{self.limits.unpacked_files} entries (the lab's limit; keep only your programs)")
 
     def declared(self, size: int) -> None:
@@ -124,13 +124,13 @@ class _Writer:
     def _too_big(self) -> None:
         from socklab.grade.sandbox import size_text
 
-        raise UsageError(f"submission {self.archive}: refused, it unpacks to more than "
+        raise SubmissionError(f"submission {self.archive}: refused, it unpacks to more than "
                          f"{size_text(self.limits.unpacked_size)} (the lab's limit; keep only your programs)")
 
     def _target(self, member: str) -> Path:
         parts = PurePosixPath(member).parts
         if member.startswith("/") or ".." in parts or "\\" in member:
-            raise UsageError(f"submission {self.archive}: unsafe path {member!r} in the archive")
+            raise SubmissionError(f"submission {self.archive}: unsafe path {member!r} in the archive")
         return self.into.joinpath(*[p for p in parts if p != "."])
 
     def skip(self, member: str, what: str) -> None:
