@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from socklab.capture_loss import is_incomplete
 from socklab.model.grading import GradingSpec
 from socklab.model.lab import Lab
 from socklab.run import RunResult
@@ -97,6 +98,13 @@ def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, miss
             grade.tests.append(CheckGrade(
                 id=expectation.id, title=expectation.title, score=0.0, max_score=max_score, passed=False,
                 visibility=visibility, feedback=f"not checked: the submission has no {skipped[expectation.id]}"))
+            continue
+        if result is not None and is_incomplete(result.error):  # the capture's fault, never the student's
+            grade.tests.append(CheckGrade(
+                id=expectation.id, title=expectation.title, score=0.0, max_score=max_score, passed=False,
+                visibility=visibility, feedback=result.error or ""))
+            grade.gradable, grade.failure = False, "infrastructure"
+            grade.error = grade.error or f"infrastructure: {result.error}"
             continue
         if result is None or result.error:
             grade.gradable, grade.failure = False, "infrastructure"
