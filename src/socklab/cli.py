@@ -283,7 +283,8 @@ def grade(
     """Grade submissions: each runs sandboxed in a fresh lab instance, is verified and scored.
 
     The lab's grading: section says which files a submission holds and which steps run them.
-    Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure.
+    Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure;
+    with --format prairielearn always 0 once the results are written (PrairieLearn ignores them otherwise).
 
     Examples:
       socklab grade tcp-hello alice/ bob.zip carol.tar.gz
@@ -291,7 +292,13 @@ def grade(
     """
     from socklab.errors import UsageError
     from socklab.grade.batch import grade_many
-    from socklab.grade.formats import EXTENSIONS, FORMATS, render, summary_csv
+    from socklab.grade.formats import (
+        EXIT_ZERO_AFTER_WRITING,
+        EXTENSIONS,
+        FORMATS,
+        render,
+        summary_csv,
+    )
     from socklab.model.loader import load_lab
     from socklab.render import grade_detail, grades_table
     from socklab.run import default_runs_dir
@@ -320,7 +327,10 @@ def grade(
         reason = f"grading stopped before this submission: {type(err).__name__} {err}".strip()
         grades = list(done) + [Grade(submission=submission_name(p), lab=loaded.name, gradable=False, error=reason)
                                for p in submissions if submission_name(p) not in graded]
-        raise
+        if fmt not in EXIT_ZERO_AFTER_WRITING or not isinstance(err, Exception):
+            raise
+        err_console = _console(stderr=True)
+        err_console.print(f"socklab: error: {err} (results written; exit 0 for {fmt})")
     finally:
         _write_grades(grades, fmt, output, len(submissions), render, summary_csv, EXTENSIONS)
     if fmt == "table":
@@ -338,7 +348,7 @@ def grade(
         summary.write_text(summary_csv(grades))
         err.print(f"summary: {summary}")
     infra = [g for g in grades if not g.gradable and g.error and not g.error.startswith("submission ")]
-    raise typer.Exit(3 if infra else 0)
+    raise typer.Exit(3 if infra and fmt not in EXIT_ZERO_AFTER_WRITING else 0)
 
 
 def _write_grades(grades, fmt, output, count, render, summary_csv, extensions) -> None:
