@@ -130,31 +130,32 @@ def test_regex_and_length(run):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    msg=st.binary(min_size=1, max_size=120),
+    msg=st.one_of(st.binary(min_size=1, max_size=120), st.sampled_from([MSG, b"ab" * 30])),
     cuts=st.lists(st.integers(0, 120), max_size=8),
     extra=st.lists(st.tuples(st.integers(0, 119), st.integers(1, 40)), max_size=4),
     order=st.randoms(use_true_random=False),
     isn=st.integers(0, 2**32 - 1),
     probe=st.binary(min_size=1, max_size=6),
     syn=st.booleans(),
+    text=st.text(st.characters(codec="utf-8"), min_size=1, max_size=3),
 )
-def test_segmentation_never_changes_the_verdict(run, msg, cuts, extra, order, isn, probe, syn):
+def test_segmentation_never_changes_the_verdict(run, msg, cuts, extra, order, isn, probe, syn, text):
     pk = segments(msg, cuts, isn)
     pk += [c2s(isn + 1 + a, msg[a : a + n]) for a, n in extra if a < len(msg)]  # overlapping resends
     order.shuffle(pk)
     pk = (handshake(isn) if syn else []) + pk
-    if not syn:  # mid-connection: byte 0 is the lowest sequence number captured, as here
-        pass
-    run.capture("server:eth0", pk)
+    run.capture("server:eth0", pk)  # without the SYN, byte 0 is the lowest sequence number captured
     results = run.check(
         {"id": "eq", "title": "t", "stream": {**STREAM, "hex": msg.hex()}},
         {"id": "probe", "title": "t", "stream": {**STREAM, "hex": probe.hex(), "length": len(msg)}},
         {"id": "longer", "title": "t", "stream": {**STREAM, "hex": (msg + b"!").hex()}},
+        {"id": "inside", "title": "t", "stream": {**STREAM, "contains": text}},
     )
-    eq, pr, longer = results
+    eq, pr, longer, inside = results
     assert eq.passed, eq.message
     assert not longer.passed
     assert pr.passed == (probe == msg)
+    assert inside.passed == (text.encode() in msg)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
