@@ -66,7 +66,7 @@ def _wants(m: StreamMatch) -> list[Want]:
             if s.data and want.startswith(s.data):
                 return f"stream {_seen(s)} is only the first {len(s.data)} of the {len(want)} bytes expected ({shown})"
             if s.data.startswith(want):
-                return f"stream {_seen(s)} has {len(s.data) - len(want)} bytes more than {shown}"
+                return f"stream {_seen(s)} has {_plural(len(s.data) - len(want), 'byte')} more than {shown}"
             return f"stream {_seen(s)} differs from {shown} from byte {i} on"
 
         out.append(Want(f"stream equal to {shown}", lambda s, w=want: s.data == w, why_eq, diff_at, want))
