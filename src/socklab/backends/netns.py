@@ -37,7 +37,8 @@ SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
 
 
 def hosts_file_path(instance: str) -> Path:
-    return instance_dir(instance) / "hosts"
+    """The instance's one hosts file, shared by every node (netns: through /etc/netns; docker: bind-mounted)."""
+    return instance_dir(instance) / "etc" / "hosts"
 
 
 class NetnsBackend:
@@ -94,21 +95,24 @@ class NetnsBackend:
                 os.close(fd)
 
     def _write_hosts(self, plan: Plan) -> None:
-        """One hosts file per instance; `ip netns exec` bind-mounts /etc/netns/<ns>/hosts."""
+        """One hosts file per instance, in one folder that every /etc/netns/<ns> links to.
+
+        `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/, so every node
+        sees the same file: its size grows with the lab, the total stays linear, and a
+        node costs one symlink (made here, in a second thread, while namespaces are made).
+        """
         hosts = hosts_file_path(plan.instance)
         hosts.parent.mkdir(parents=True, exist_ok=True)
         hosts.write_text(plan.hosts_file())
         ETC_NETNS.mkdir(parents=True, exist_ok=True)
-        target, etc = str(hosts), str(ETC_NETNS)
+        target, etc = str(hosts.parent), str(ETC_NETNS)
         for node in plan.nodes:
-            folder = os.path.join(etc, node.netns)
+            link = os.path.join(etc, node.netns)
             try:
-                os.mkdir(folder)
+                os.symlink(target, link)
             except FileExistsError:
-                if not os.path.isdir(folder):
-                    raise
-            with contextlib.suppress(FileExistsError):
-                os.symlink(target, os.path.join(folder, "hosts"))
+                if not (os.path.islink(link) and os.readlink(link) == target):
+                    raise  # not ours: the claim check let a stranger's folder through
 
     # -- down -------------------------------------------------------------------------------
 
