@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from socklab.verify.checks import Outcome, _plural, _windowed
 from socklab.verify.endpoints import Ends
-from socklab.verify.expectations import Expectation, StreamMatch
+from socklab.model.expectations import Expectation, StreamMatch
 from socklab.verify.frames import Frame, checksum_fields, preview
 from socklab.verify.pcap import iter_hexdump
 from socklab.verify.render import MAX_EVIDENCE, evidence_line
