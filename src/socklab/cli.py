@@ -296,18 +296,19 @@ def grade(
     report = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
                         backend=backend, on_done=on_done)
     written = write_report(report, fmt, output, runs_dir)
-    kept = fmt in EXIT_ZERO_AFTER_WRITING  # its consumer ignores results written by a failing grader
-    if report.stopped_by is not None:
-        if not kept or not isinstance(report.stopped_by, Exception):
-            raise report.stopped_by
-        _out(f"socklab: error: {report.stopped_by} (results written; exit 0 for {fmt})", stderr=True)
+    stopped = report.stopped_by
+    if stopped is not None and (fmt not in EXIT_ZERO_AFTER_WRITING or not isinstance(stopped, Exception)):
+        raise stopped
+    if stopped is not None:  # PrairieLearn reads results only after exit 0
+        _out(f"socklab: error: {stopped} (results written; exit 0 for {fmt})", stderr=True)
     if written.stdout is not None:
         sys.stdout.write(written.stdout)
     for part, to_stderr in grades_report(report.grades, fmt):
         _out(part, stderr=to_stderr)
     if written.summary is not None:
         _out(f"summary: {written.summary}", stderr=True)
-    raise typer.Exit(Exit.INFRASTRUCTURE if report.infrastructure_failures and not kept else Exit.OK)
+    failed = report.infrastructure_failures and fmt not in EXIT_ZERO_AFTER_WRITING
+    raise typer.Exit(Exit.INFRASTRUCTURE if failed else Exit.OK)
 
 
 @app.command()
