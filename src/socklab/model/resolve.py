@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from socklab.model.lab import Interface, Lab, Link, Node, Route
-from socklab.model.spec import CaptureSpec, InterfaceSpec, LabSpec, NodeSpec
+from socklab.model.lab import CapturePoint, IfaceRef, Interface, Lab, Link, Node, Route, Step
+from socklab.model.spec import InterfaceSpec, LabSpec, NodeSpec
 
 FieldPath = tuple[str | int, ...]
 
@@ -54,17 +54,17 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
         for i, link in enumerate(spec.links)
     )
     _check_routes(spec, nodes)
-    _check_scenario(spec)
+    scenario = _resolve_scenario(spec)
     captures = _resolve_captures(spec, nodes)
-    _check_expectations(spec, captures)
-    _check_grading(spec)
+    _check_expectations(spec, scenario, captures)
+    _check_grading(spec, scenario)
     return Lab(
         name=spec.name,
         description=spec.description,
         backend=spec.backend,
         nodes=nodes,
         links=links,
-        scenario=tuple(spec.scenario),
+        scenario=scenario,
         captures=captures,
         expect=tuple(spec.expect),
         grading=spec.grading,
@@ -240,8 +240,8 @@ def _build_node(name: str, spec: NodeSpec, drafts: list[_Draft]) -> Node:
     )
 
 
-def _key(draft: _Draft) -> tuple[str, str]:
-    return draft.node, draft.name
+def _key(draft: _Draft) -> IfaceRef:
+    return IfaceRef(draft.node, draft.name)
 
 
 def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
@@ -258,38 +258,43 @@ def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
                 )
 
 
-def _check_scenario(spec: LabSpec) -> None:
+def _resolve_scenario(spec: LabSpec) -> tuple[Step, ...]:
     ids: set[str] = set()
+    steps = []
     for index, step in enumerate(spec.scenario):
         if step.node not in spec.nodes:
             raise ResolveError(("scenario", index, "node"), f"unknown node {step.node!r}")
         if spec.nodes[step.node].kind == "switch":
             raise ResolveError(("scenario", index, "node"), f"{step.node} is a switch; steps run on hosts and routers")
-        step_id = step.id or f"step{index + 1}"
-        if step_id in ids:
-            raise ResolveError(("scenario", index, "id"), f"duplicate step id {step_id!r}")
-        ids.add(step_id)
+        resolved = Step.from_spec(step, index)
+        if resolved.id in ids:
+            raise ResolveError(("scenario", index, "id"), f"duplicate step id {resolved.id!r}")
+        ids.add(resolved.id)
+        steps.append(resolved)
+    return tuple(steps)
 
 
-def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CaptureSpec, ...]:
+def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CapturePoint, ...]:
     if spec.capture == "none":
         return ()
     if spec.capture == "all":
-        return tuple(
-            CaptureSpec(on=f"{n.name}:{i.name}") for n in nodes if n.kind != "switch" for i in n.interfaces
-        )
+        return tuple(CapturePoint(n.name, i.name) for n in nodes if n.kind != "switch" for i in n.interfaces)
     by_name = {n.name: n for n in nodes}
+    points = []
     for index, cap in enumerate(spec.capture):
-        node, _, iface = cap.on.partition(":")
-        if node not in by_name or not any(i.name == iface for i in by_name[node].interfaces):
+        ref = IfaceRef.parse(cap.on)
+        point = CapturePoint(ref.node, ref.iface, cap.filter)
+        node = by_name.get(point.node)
+        if node is None or not any(i.name == point.iface for i in node.interfaces):
             raise ResolveError(("capture", index), f"no interface {cap.on} in this lab")
-    return tuple(spec.capture)
+        points.append(point)
+    return tuple(points)
 
 
-def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> None:
+def _check_expectations(spec: LabSpec, scenario: tuple[Step, ...], captures: tuple[CapturePoint, ...]) -> None:
     """Expectations may only name the lab's nodes, steps and captures."""
-    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
-    points = {c.on for c in captures}
+    steps = {step.id for step in scenario}
+    points = {str(c) for c in captures}
     for index, expectation in enumerate(spec.expect):
         refs = expectation.references()
         for node in sorted(refs["nodes"] - set(spec.nodes)):
@@ -299,12 +304,41 @@ def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> Non
         for cap in sorted(refs["captures"]):
             if ":" in cap and cap not in points:
                 raise ResolveError(("expect", index), f"{expectation.id}: {cap} is not captured (captures: {', '.join(sorted(points)) or 'none'})")
+    _check_needs(spec)
 
 
-def _check_grading(spec: LabSpec) -> None:
+def _check_needs(spec: LabSpec) -> None:
+    """`needs` names expectations of this lab, and prerequisites never form a cycle."""
+    index = {e.id: i for i, e in enumerate(spec.expect)}
+    for i, expectation in enumerate(spec.expect):
+        for j, need in enumerate(expectation.needs):
+            if need not in index:
+                raise ResolveError(("expect", i, "needs", j), f"{expectation.id} needs unknown expectation {need!r} "
+                                                              f"(expectations: {', '.join(index)})")
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+
+    def visit(eid: str, path: list[str]) -> None:
+        state[eid] = 1
+        exp = spec.expect[index[eid]]
+        for j, need in enumerate(exp.needs):
+            if need == eid:
+                raise ResolveError(("expect", index[eid], "needs", j), f"{eid} needs itself")
+            if state.get(need) == 1:
+                cycle = [*path[path.index(need):], eid, need] if need in path else [eid, need]
+                raise ResolveError(("expect", index[eid], "needs", j), f"needs form a cycle: {' -> '.join(cycle)}")
+            if need not in state:
+                visit(need, [*path, eid])
+        state[eid] = 2
+
+    for e in spec.expect:
+        if e.id not in state:
+            visit(e.id, [])
+
+
+def _check_grading(spec: LabSpec, scenario: tuple[Step, ...]) -> None:
     if spec.grading is None:
         return
-    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
+    steps = {step.id for step in scenario}
     checks = {e.id for e in spec.expect}
     for name, file_spec in spec.grading.files.items():
         for step in file_spec.steps:
