@@ -1,7 +1,8 @@
 """`socklab run`: bring a lab up, capture, run its scenario, verify, write the run folder.
 
 The run folder holds everything needed to understand and reproduce a run: the plan,
-each step's output, the pcaps, the results as JSON and a manifest of versions.
+each step's output, the pcaps, the results as JSON, a manifest of versions and report.html
+(socklab.report: the same run as pictures, self-contained).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from socklab.capture import Capture, start_captures, stop_captures
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError
 from socklab.model.lab import Lab
+from socklab.report import write_report
 from socklab.steps import Sandbox, StepResult, StepRunner
 
 
@@ -87,6 +89,7 @@ def run_lab(
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
         _write_results(result)
+        write_report(folder, result.to_dict())
     return result
 
 
@@ -196,6 +199,7 @@ def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     t = time.perf_counter()
     result.expectations = verify_run(lab, plan, folder, steps)
     result.timings["verify"] = time.perf_counter() - t
+    write_report(folder, {**saved, **result.to_dict()})
     return result
 
 
@@ -213,7 +217,7 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     submission's: they may run outside the grading sandbox.
     """
     workspace.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", "README.md", "__pycache__", "runs")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", "README.md", "topology.svg", "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}
