@@ -48,6 +48,7 @@ class RunView:
     references: dict[str, set[int]]  # capture point -> packet numbers expectations point at
     file_points: dict[str, str]  # pcap file name -> capture point
     faults: list[dict[str, Any]]
+    names: Endpoints
     t0: float
     t1: float
     ladders: list[tuple[Conversation, str]] = field(default_factory=list)  # (conversation, its html)
@@ -93,7 +94,7 @@ def _read_capture(folder: Path, point: str, info: dict[str, Any], names: Endpoin
     if cut:
         data.problem = "the capture ends in the middle of a packet (tcpdump was stopped abruptly)"
     data.frames = decode(Capture(point, path), records)
-    data.conversations = group(point, data.frames, names)
+    data.conversations = group(point, data.frames)
     return data
 
 
@@ -114,7 +115,10 @@ def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
     stamps += [float(f["time"]) for f in faults[:1] + faults[-1:] if isinstance(f.get("time"), int | float)]
     t0, t1 = (min(stamps), max(stamps)) if stamps else (0.0, 1.0)
     view = RunView(folder, results, _json(folder / "manifest.json"), _topology(folder), captures,
-                   _references(results, file_points), file_points, faults, t0, t1)
+                   _references(results, file_points), file_points, faults, names, t0, t1)
+    for cap in captures:
+        for conv in cap.conversations[: html.MAX_TABLE]:
+            conv.resolve(names)
     _draw_ladders(view)
     return view
 
@@ -126,6 +130,7 @@ def _draw_ladders(view: RunView) -> None:
         for conv in cap.conversations:
             if len(view.ladders) >= MAX_LADDERS or budget <= 0:
                 return
+            conv.resolve(view.names)
             head = min(300, max(20, budget - 100))
             drawn = select(conv, refs, head=head, tail=min(100, max(0, budget - head)))
             budget -= len(drawn)

@@ -50,18 +50,20 @@ class Endpoints:
 
 @dataclass
 class Conversation:
-    """Frames of one exchange on one capture point, and its lifelines in order of appearance.
+    """Frames of one exchange on one capture point.
 
-    lifelines: (key, node name, address text). src/dst: per frame, indexes into lifelines.
+    Grouping uses raw bytes only; names, lifelines and the per-frame src/dst (indexes into
+    lifelines) are resolved on demand (`resolve`), for the few conversations a report shows:
+    a capture of 100k one-packet flows costs one dict lookup per frame.
     """
 
     point: str
-    kind: str  # TCP, UDP, ICMP, ICMPv6, ARP, IPv4 proto 102, Ether 0x88b5...
     frames: list[Frame] = field(default_factory=list)
-    lifelines: list[tuple[str, str, str]] = field(default_factory=list)
+    wire_bytes: int = 0
+    kind: str = ""  # TCP, UDP, ICMP, ICMPv6, ARP, IPv4 proto 102, Ether 0x88b5... (set by resolve)
+    lifelines: list[tuple[str, str, str]] = field(default_factory=list)  # (key, node name, address)
     src: list[int] = field(default_factory=list)
     dst: list[int] = field(default_factory=list)
-    wire_bytes: int = 0
 
     @property
     def title(self) -> str:
@@ -74,6 +76,37 @@ class Conversation:
                 return i
         self.lifelines.append((key, name, addr))
         return len(self.lifelines) - 1
+
+    def resolve(self, names: Endpoints) -> Conversation:
+        """Name the endpoints and place every frame between two lifelines (once)."""
+        if self.kind:
+            return self
+        cache: dict[tuple[Any, ...], tuple[int, int]] = {}
+        for f in self.frames:
+            raw = (f.ipsrc, f.sport, f.ipdst, f.dport, f.esrc, f.edst)
+            pair = cache.get(raw)
+            if pair is None:
+                self.kind, s, d = _ends(f, names)
+                pair = cache[raw] = (self.lifeline(*s), self.lifeline(*d))
+            self.src.append(pair[0])
+            self.dst.append(pair[1])
+        return self
+
+
+def _raw_key(f: Frame) -> tuple[Any, ...]:
+    """Which conversation a frame is in, from its bytes: both directions give the same key."""
+    if f.ipv:
+        if f.l4p in (6, 17):
+            a, b = (f.ipsrc, f.sport), (f.ipdst, f.dport)
+        else:
+            a, b = (f.ipsrc, 0), (f.ipdst, 0)
+        return (f.ipv, f.l4p if f.l4p >= 0 else -f.proto - 1, a, b) if a <= b else (f.ipv, f.l4p if f.l4p >= 0 else -f.proto - 1, b, a)  # type: ignore[operator]
+    if f.is_arp():
+        return ("arp",)
+    if f.etype is None:
+        return ("frames",)
+    a, b = f.esrc or b"", f.edst or b""
+    return (f.etype, a, b) if a <= b else (f.etype, b, a)
 
 
 def _ends(f: Frame, names: Endpoints) -> tuple[str, tuple[str, str, str], tuple[str, str, str]]:
@@ -93,18 +126,16 @@ def _ends(f: Frame, names: Endpoints) -> tuple[str, tuple[str, str, str], tuple[
     return kind, (s, names.mac_name(f.esrc), s), (d, names.mac_name(f.edst), d)
 
 
-def group(point: str, frames: list[Frame], names: Endpoints) -> list[Conversation]:
-    """The conversations of one capture, in order of their first frame."""
-    convs: dict[Any, Conversation] = {}
+def group(point: str, frames: list[Frame]) -> list[Conversation]:
+    """The conversations of one capture, in order of their first frame (unresolved)."""
+    convs: dict[tuple[Any, ...], Conversation] = {}
+    get = convs.get
     for f in frames:
-        kind, s, d = _ends(f, names)
-        key = (kind,) if kind in ("ARP", "frames") else (kind, frozenset((s[0], d[0])))
-        conv = convs.get(key)
+        key = _raw_key(f)
+        conv = get(key)
         if conv is None:
-            conv = convs[key] = Conversation(point, kind)
+            conv = convs[key] = Conversation(point)
         conv.frames.append(f)
-        conv.src.append(conv.lifeline(*s))
-        conv.dst.append(conv.lifeline(*d))
         conv.wire_bytes += f.wirelen
     return list(convs.values())
 
