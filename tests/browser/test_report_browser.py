@@ -91,3 +91,22 @@ def test_png_drawing_is_a_real_picture(tmp_path):
     out = tmp_path / "routed.png"
     subprocess.run([sys.executable, "-m", "socklab.cli", "graph", "routed", "-o", str(out)], check=True)
     assert_not_blank(out.read_bytes())
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="grading needs root (network namespaces)")
+def test_a_graded_submission_has_the_same_report(tmp_path):
+    from socklab.grade.batch import grade_many
+    from socklab.model.loader import load_lab, shipped_labs_dir
+
+    lab = load_lab("tcp-hello")
+    [grade] = grade_many(lab, [shipped_labs_dir() / "tcp-hello" / "solution"], 1, tmp_path)
+    assert grade.gradable and grade.run_folder, grade
+    folder = Path(grade.run_folder)
+    with Browser() as browser:
+        browser.open(folder / "report.html")
+        assert browser.evaluate("document.getElementById('verdict').textContent") == "PASS"
+        shown = browser.evaluate("Array.from(document.querySelectorAll('[data-expectation]')).map(e => e.dataset.expectation)")
+        assert shown == [e.id for e in lab.expect]
+        assert browser.evaluate(f"{ARROWS}.length") >= 10
+        assert browser.errors() == []

@@ -141,3 +141,17 @@ def test_cli_report_rebuilds_and_open_without_a_browser(hello, tmp_path):
     assert "no browser to open here" in done.stderr
     bad = subprocess.run([sys.executable, "-m", "socklab.cli", "report", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a socklab run folder" in bad.stderr
+
+
+def test_verify_rewrites_the_report_with_its_new_verdicts(tmp_path):
+    from socklab.model.loader import parse_lab, shipped_labs_dir
+    from socklab.run import reverify
+
+    folder = fake_run_folder(tmp_path / "run", "tcp-hello", tcp_hello_frames(), steps=TCP_HELLO_STEPS)
+    write_report(folder)
+    text = (shipped_labs_dir() / "tcp-hello" / "lab.yaml").read_text()
+    stricter = parse_lab(text.replace("Hello World from server", "Goodbye from server"))
+    result = reverify(folder, stricter)
+    assert not result.ok
+    page = (folder / "report.html").read_text()
+    assert 'id="verdict">FAIL' in page and "Goodbye from server" in page
