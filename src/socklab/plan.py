@@ -116,7 +116,7 @@ def make_plan(lab: Lab, instance: str | None = None) -> Plan:
             other = macs.setdefault(iface.mac, f"{node.name}:{iface.name}")
             if other != f"{node.name}:{iface.name}":
                 raise LabFileError(str(lab.source or lab.name), f"MAC {iface.mac} used twice ({other} and {node.name}:{iface.name})")
-    links = [PlanLink(index=lk.index, a=":".join(lk.a), b=":".join(lk.b)) for lk in lab.links]
+    links = [PlanLink(index=lk.index, a=str(lk.a), b=str(lk.b)) for lk in lab.links]
     hosts = [
         HostEntry(address=str(addr.ip), name=node.name)
         for node in lab.nodes

@@ -100,7 +100,7 @@ def test_a_graded_submission_has_the_same_report(tmp_path):
     from socklab.model.loader import load_lab, shipped_labs_dir
 
     lab = load_lab("tcp-hello")
-    [grade] = grade_many(lab, [shipped_labs_dir() / "tcp-hello" / "solution"], 1, tmp_path)
+    [grade] = grade_many(lab, [shipped_labs_dir() / "tcp-hello" / "solution"], 1, tmp_path).grades
     assert grade.gradable and grade.run_folder, grade
     folder = Path(grade.run_folder)
     with Browser() as browser:

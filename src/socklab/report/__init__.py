@@ -18,8 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-REPORT_FILE = "report.html"
-
 
 def write_report(folder: Path, results: dict[str, Any] | None = None) -> Path:
     """(Re)build folder/report.html from the run folder's files; `results` overrides results.json."""

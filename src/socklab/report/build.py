@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from socklab.errors import LabFileError, UsageError
-from socklab.report import REPORT_FILE, html
+from socklab.report import html
 from socklab.report.conversations import Conversation, Endpoints, group
 from socklab.report.ladder import anchor, faults_for, ladder_html, rows, select
 from socklab.report.timeline import timeline_svg
+from socklab.runfolder import RunFolder
 from socklab.verify.frames import Capture, Frame, decode
 from socklab.verify.pcap import CaptureFormatError, read_records
 
@@ -61,12 +62,12 @@ def _json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _topology(folder: Path) -> str | None:
+def _topology(run: RunFolder) -> str | None:
     from socklab.model.loader import load_lab
     from socklab.report.topology import topology_svg
 
     try:
-        return topology_svg(load_lab(folder / "lab.yaml"))
+        return topology_svg(load_lab(run.lab_file))
     except LabFileError:
         return None
 
@@ -100,12 +101,13 @@ def _read_capture(folder: Path, point: str, info: dict[str, Any], names: Endpoin
 
 def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
     """Read what the report needs from a run folder (results may be given, e.g. by verify)."""
-    folder = Path(folder).resolve()
+    run = RunFolder(Path(folder).resolve())
+    folder = run.path
     if results is None:
-        results = _json(folder / "results.json")
+        results = _json(run.results)
         if not results:
             raise UsageError(f"{folder} is not a socklab run folder (no readable results.json)")
-    plan = _json(folder / "plan.json")
+    plan = _json(run.plan)
     names = Endpoints.from_plan(plan)
     captures = [_read_capture(folder, p, info or {}, names) for p, info in (results.get("captures") or {}).items()]
     file_points = {Path(c.file).name: c.point for c in captures}
@@ -114,7 +116,7 @@ def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
     faults = [f for f in (results.get("faults") or []) if isinstance(f, dict)]
     stamps += [float(f["time"]) for f in faults[:1] + faults[-1:] if isinstance(f.get("time"), int | float)]
     t0, t1 = (min(stamps), max(stamps)) if stamps else (0.0, 1.0)
-    view = RunView(folder, results, _json(folder / "manifest.json"), _topology(folder), captures,
+    view = RunView(folder, results, _json(run.manifest), _topology(run), captures,
                    _references(results, file_points), file_points, faults, names, t0, t1)
     for cap in captures:
         for conv in cap.conversations[: html.MAX_TABLE]:
@@ -149,8 +151,8 @@ def render(view: RunView) -> str:
 def write_report(folder: Path, results: dict[str, Any] | None = None) -> Path:
     """Build and write folder/report.html (atomically: a reader never sees half a page)."""
     view = gather(folder, results)
-    target = view.folder / REPORT_FILE
-    tmp = target.with_name(f".{REPORT_FILE}.{os.getpid()}")
+    target = RunFolder(view.folder).report
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
     tmp.write_text(render(view), encoding="utf-8")
     os.replace(tmp, target)
     return target

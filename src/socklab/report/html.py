@@ -277,9 +277,12 @@ def steps(view: RunView) -> str:
 
 
 def files(view: RunView) -> str:
-    names = ["results.json", "plan.json", "lab.yaml", "manifest.json"]
+    from socklab.runfolder import RunFolder
+
+    run = RunFolder(view.folder)
     items = [f'<li><a href="{escape(c.file)}">{escape(c.file)}</a> ({escape(c.point)})</li>' for c in view.captures]
-    items += [f'<li><a href="{n}">{n}</a></li>' for n in names if (view.folder / n).exists()]
+    items += [f'<li><a href="{p.name}">{p.name}</a></li>' for p in (run.results, run.plan, run.lab_file, run.manifest)
+              if p.exists()]
     return f'<h2 id="files">Files of this run</h2><ul>{"".join(items)}</ul>'
 
 

@@ -19,7 +19,7 @@ import ipaddress
 from collections import deque
 from dataclasses import dataclass
 
-from socklab.model.lab import Lab, Link, Node
+from socklab.model.lab import IfaceRef, Lab, Link, Node
 
 CHAR_W = 7.3  # px per character of the 12 px monospace font the drawing uses
 TITLE_W = 8.2  # px per character of the 13 px bold title
@@ -59,8 +59,8 @@ class Edge:
     """One link, clipped to its boxes' borders, with the words written along it."""
 
     index: int
-    a: tuple[str, str]
-    b: tuple[str, str]
+    a: IfaceRef
+    b: IfaceRef
     x1: float
     y1: float
     x2: float
@@ -101,13 +101,13 @@ def node_lines(node: Node, lab: Lab) -> list[str]:
 
 def link_label(lab: Lab, link: Link) -> tuple[str, ...]:
     """Subnets of a point-to-point link (a LAN's subnet is in its switch's box) and its MTU."""
-    kinds = {lab.node(link.a[0]).kind, lab.node(link.b[0]).kind}
+    kinds = {lab.node(link.a.node).kind, lab.node(link.b.node).kind}
     out: list[str] = []
     if "switch" not in kinds:
         spec = lab.spec.links[link.index]
         nets: list[str] = [str(n) for n in (spec.subnet, spec.subnet6) if n is not None]
         if not nets:
-            iface = lab.node(link.a[0]).interface(link.a[1])
+            iface = lab.node(link.a.node).interface(link.a.iface)
             seen: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
             for addr in (*iface.ipv4, *iface.ipv6):
                 if addr.network not in seen and addr.network.prefixlen < addr.max_prefixlen:
@@ -135,7 +135,7 @@ def _box(node: Node, lab: Lab) -> tuple[tuple[str, ...], float, float]:
 def _adjacency(lab: Lab) -> dict[str, list[str]]:
     adj: dict[str, list[str]] = {n.name: [] for n in lab.nodes}
     for link in lab.links:
-        a, b = link.a[0], link.b[0]
+        a, b = link.a.node, link.b.node
         if b not in adj[a]:
             adj[a].append(b)
             adj[b].append(a)
@@ -249,11 +249,11 @@ def layout(lab: Lab) -> Layout:
 def _edges(lab: Lab, boxes: dict[str, Box], labels: dict[int, tuple[tuple[str, ...], tuple[str, ...]]]) -> list[Edge]:
     pairs: dict[frozenset[str], list[Link]] = {}
     for link in lab.links:
-        pairs.setdefault(frozenset((link.a[0], link.b[0])), []).append(link)
+        pairs.setdefault(frozenset((link.a.node, link.b.node)), []).append(link)
     edges: list[Edge] = []
     for link in lab.links:
-        same = pairs[frozenset((link.a[0], link.b[0]))]
-        a, b = boxes[link.a[0]], boxes[link.b[0]]
+        same = pairs[frozenset((link.a.node, link.b.node))]
+        a, b = boxes[link.a.node], boxes[link.b.node]
         offset = (same.index(link) - (len(same) - 1) / 2) * 16
         dx, dy = b.cx - a.cx, b.cy - a.cy
         norm = (dx * dx + dy * dy) ** 0.5 or 1.0

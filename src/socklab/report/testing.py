@@ -26,26 +26,30 @@ def fake_run_folder(folder: Path, lab_ref: str | Path, frames: Iterable[tuple[fl
 
     steps: dicts with id, node and optionally stdout, exit_code, started, ended, background.
     """
+    from socklab.model.lab import IfaceRef
     from socklab.model.loader import load_lab
     from socklab.plan import make_plan
     from socklab.run import RunResult, verify_run
+    from socklab.runfolder import RunFolder
     from socklab.steps import StepResult
     from socklab.verify.pcap import write_pcap
 
     lab = load_lab(lab_ref)
     plan = make_plan(lab)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "steps").mkdir(exist_ok=True)
-    (folder / "pcap").mkdir(exist_ok=True)
+    rf = RunFolder(folder.resolve())
+    rf.steps_dir.mkdir(exist_ok=True)
+    rf.pcap_dir.mkdir(exist_ok=True)
     if lab.source:
-        shutil.copy(lab.source, folder / "lab.yaml")
-    (folder / "plan.json").write_text(plan.to_json())
-    point = point or (lab.captures[0].on if lab.captures else "none:eth0")
-    pcap = folder / "pcap" / f"{point.replace(':', '-')}.pcap"
+        shutil.copy(lab.source, rf.lab_file)
+    rf.plan.write_text(plan.to_json())
+    ref = IfaceRef.parse(point) if point else (lab.captures[0] if lab.captures else IfaceRef("none", "eth0"))
+    point = str(ref)
+    pcap = rf.pcap(ref)
     write_pcap(pcap, frames)
     results = []
     for i, s in enumerate(steps or []):
-        out, err = folder / "steps" / f"{s['id']}.stdout", folder / "steps" / f"{s['id']}.stderr"
+        out, err = rf.stdout(s["id"]), rf.stderr(s["id"])
         out.write_text(s.get("stdout", ""))
         err.write_text(s.get("stderr", ""))
         started = s.get("started", T0 + i * 0.01)
@@ -56,11 +60,11 @@ def fake_run_folder(folder: Path, lab_ref: str | Path, frames: Iterable[tuple[fl
             started=started, ended=s.get("ended", started + 0.1), stdout_path=str(out), stderr_path=str(err),
             problem=s.get("problem"), stdout_tail=s.get("stdout", ""), stderr_tail=s.get("stderr", "")))
     run = RunResult(lab=lab.name, instance=lab.name, backend="netns", folder=folder.resolve(), steps=results,
-                    captures={point: {"file": str(pcap.relative_to(folder)), "dropped": 0}})
-    run.expectations = verify_run(lab, plan, folder, results) if lab.expect else []
+                    captures={point: {"file": rf.relative(pcap), "dropped": 0}})
+    run.expectations = verify_run(lab, plan, rf, results) if lab.expect else []
     data = run.to_dict()
     if faults is not None:
         data["faults"] = faults
-    (folder / "manifest.json").write_text(json.dumps({"socklab": "test", "lab": lab.name, "kernel": "-"}) + "\n")
-    (folder / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    rf.manifest.write_text(json.dumps({"socklab": "test", "lab": lab.name, "kernel": "-"}) + "\n")
+    rf.results.write_text(json.dumps(data, indent=2) + "\n")
     return folder

@@ -24,10 +24,10 @@ def to_dot(lab: Lab) -> str:
         out.append(f'  {_dot_str(node.name)} [{_DOT_SHAPES[node.kind]}, label="{label}"];')
     for link in lab.links:
         words = [*link_label(lab, link), *impairment_lines(lab, link)]
-        attrs = [f"taillabel={_dot_str(link.a[1])}", f"headlabel={_dot_str(link.b[1])}"]
+        attrs = [f"taillabel={_dot_str(link.a.iface)}", f"headlabel={_dot_str(link.b.iface)}"]
         if words:
             attrs.insert(0, f"label={_dot_str(chr(10).join(words))}".replace("\n", "\\n"))
-        out.append(f"  {_dot_str(link.a[0])} -- {_dot_str(link.b[0])} [{', '.join(attrs)}];")
+        out.append(f"  {_dot_str(link.a.node)} -- {_dot_str(link.b.node)} [{', '.join(attrs)}];")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -45,9 +45,9 @@ def to_mermaid(lab: Lab) -> str:
         label = "<br/>".join(_mermaid_text(t) for t in node_lines(node, lab))
         out.append(f'  {ids[node.name]}{left}"{label}"{right}')
     for link in lab.links:
-        words = [f"{link.a[1]} — {link.b[1]}", *link_label(lab, link), *impairment_lines(lab, link)]
+        words = [f"{link.a.iface} — {link.b.iface}", *link_label(lab, link), *impairment_lines(lab, link)]
         label = "<br/>".join(_mermaid_text(w) for w in words)
-        out.append(f'  {ids[link.a[0]]} ---|"{label}"| {ids[link.b[0]]}')
+        out.append(f'  {ids[link.a.node]} ---|"{label}"| {ids[link.b.node]}')
     for kind in ("host", "router", "switch"):
         members = [ids[n.name] for n in lab.nodes if n.kind == kind]
         if members:

@@ -69,11 +69,12 @@ def _edge(e: Edge) -> str:
     norm = (dx * dx + dy * dy) ** 0.5 or 1.0
     ux, uy = dx / norm, dy / norm
     ends = []
-    for (_, iface), (x, y), sign in ((e.a, (e.x1, e.y1), 1), (e.b, (e.x2, e.y2), -1)):
+    for end, (x, y), sign in ((e.a, (e.x1, e.y1), 1), (e.b, (e.x2, e.y2), -1)):
+        iface = end.iface
         tx, ty = x + sign * ux * 8, y + sign * uy * 8 - 4
         anchor = "start" if sign * ux >= 0 else "end"
         ends.append(f'<text class="ifn" x="{tx:g}" y="{ty:g}" text-anchor="{anchor}">{escape(iface)}</text>')
-    return (f'<g class="link" data-link="{e.index}" data-a="{escape(":".join(e.a))}" data-b="{escape(":".join(e.b))}">'
+    return (f'<g class="link" data-link="{e.index}" data-a="{escape(str(e.a))}" data-b="{escape(str(e.b))}">'
             f'<line x1="{e.x1:g}" y1="{e.y1:g}" x2="{e.x2:g}" y2="{e.y2:g}"/>{"".join(ends)}</g>')
 
 
