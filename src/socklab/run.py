@@ -107,7 +107,7 @@ def run_lab(
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
         folder.results.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        write_report(folder.path, result.to_dict())
+        write_report(folder.path, result.to_dict(), strict=False)
     return result
 
 
@@ -212,7 +212,7 @@ def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     t = time.perf_counter()
     result.expectations = verify_run(lab, plan, run, steps)
     result.timings["verify"] = time.perf_counter() - t
-    write_report(run.path, {**saved, **result.to_dict()})
+    write_report(run.path, {**saved, **result.to_dict()}, strict=False)
     return result
 
 

@@ -71,6 +71,7 @@ def test_evidence_links_reach_drawn_packets(hello):
     assert {"pkt-server-eth0-3", "pkt-server-eth0-4", "pkt-server-eth0-5", "pkt-server-eth0-6"} <= set(refs)
     assert all(r in page.ids for r in refs)
     assert "mark" in page.ids["pkt-server-eth0-6"]["class"]  # packets a check points at stand out
+    assert "#step-server" in page.hrefs and "step-server" in page.ids  # output checks link to their step
 
 
 def test_self_contained_and_links_stay_inside_the_folder(hello):
@@ -141,6 +142,15 @@ def test_cli_report_rebuilds_and_open_without_a_browser(hello, tmp_path):
     assert "no browser to open here" in done.stderr
     bad = subprocess.run([sys.executable, "-m", "socklab.cli", "report", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a socklab run folder" in bad.stderr
+
+
+def test_a_report_that_cannot_be_built_never_fails_the_run(tmp_path):
+    folder = fake_run_folder(tmp_path / "run", "tcp-hello", tcp_hello_frames(), steps=TCP_HELLO_STEPS)
+    broken = {"lab": "tcp-hello", "steps": "not a list", "captures": {}}
+    with pytest.raises(Exception):  # noqa: B017  (strict: the CLI's `socklab report` shows the error)
+        write_report(folder, broken)
+    page = write_report(folder, broken, strict=False).read_text()
+    assert "could not build this report" in page and "results.json" in page
 
 
 def test_verify_rewrites_the_report_with_its_new_verdicts(tmp_path):

@@ -19,8 +19,25 @@ from pathlib import Path
 from typing import Any
 
 
-def write_report(folder: Path, results: dict[str, Any] | None = None) -> Path:
-    """(Re)build folder/report.html from the run folder's files; `results` overrides results.json."""
+def write_report(folder: Path, results: dict[str, Any] | None = None, strict: bool = True) -> Path:
+    """(Re)build folder/report.html from the run folder's files; `results` overrides results.json.
+
+    strict=False (run, grade, verify): a report that cannot be built must not cost the run
+    its results, so the page then says why instead, and the error is not raised.
+    """
     from socklab.report.build import write_report as _write
 
-    return _write(folder, results)
+    if strict:
+        return _write(folder, results)
+    try:
+        return _write(folder, results)
+    except Exception as err:  # the report is a view of the run: never let it fail the run
+        from html import escape
+
+        from socklab.runfolder import RunFolder
+
+        target = RunFolder(Path(folder)).report
+        target.write_text(f"<!DOCTYPE html><meta charset=utf-8><title>socklab report</title><p>socklab could not "
+                          f"build this report ({escape(type(err).__name__)}: {escape(str(err))}); results.json and "
+                          "the pcaps are complete. Try <code>socklab report</code> on this folder.</p>\n")
+        return target

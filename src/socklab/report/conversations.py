@@ -39,8 +39,9 @@ class Endpoints:
                     out.by_ip[ipaddress.ip_interface(addr).ip.packed] = node["name"]
         return out
 
-    def ip_name(self, addr: bytes | None) -> str:
-        return self.by_ip.get(addr or b"", ip_text(addr))
+    def ip_name(self, addr: bytes | None, mac: bytes | None = None) -> str:
+        """The node holding an address; else the node of the frame's MAC (link-local, DHCP...)."""
+        return self.by_ip.get(addr or b"") or self.by_mac.get(mac or b"") or ip_text(addr)
 
     def mac_name(self, mac: bytes | None) -> str:
         if mac == BROADCAST:
@@ -118,7 +119,7 @@ def _ends(f: Frame, names: Endpoints) -> tuple[str, tuple[str, str, str], tuple[
         else:
             kind = {1: "ICMP", 58: "ICMPv6"}.get(f.l4p, f"IPv{f.ipv} proto {f.proto}")
             s, d = ip_text(f.ipsrc), ip_text(f.ipdst)
-        return kind, (s, names.ip_name(f.ipsrc), s), (d, names.ip_name(f.ipdst), d)
+        return kind, (s, names.ip_name(f.ipsrc, f.esrc), s), (d, names.ip_name(f.ipdst, f.edst), d)
     s, d = mac_text(f.esrc), mac_text(f.edst)
     if f.is_arp():
         return "ARP", (s, names.mac_name(f.esrc), s), (d, names.mac_name(f.edst), d)
@@ -178,7 +179,9 @@ def describe(conv: Conversation, i: int, numbers: TcpNumbers) -> tuple[str, str]
     f = conv.frames[i]
     pay = f.data[f.pl : f.pe]
     tail = f" len={len(pay)}" if pay else ""
-    shown = preview(pay, 48) if pay else ""
+    shown = preview(pay, 44) if pay else ""
+    if len(shown) > 50:
+        shown = shown[:49] + "…"
     if f.l4p == 6:
         rseq, rack = numbers.relative(conv, i)
         acks = f" ack={rack}" if f.tflags and f.tflags & 16 else ""

@@ -8,6 +8,7 @@ grade or opened from a CI artifact without a network.
 from __future__ import annotations
 
 import os
+import re
 import time
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -107,10 +108,18 @@ def _verdict(results: dict[str, Any]) -> str:
     return "pass" if results.get("ok") else "fail"
 
 
+STEP_REF = re.compile(r"^step ([A-Za-z0-9][A-Za-z0-9_.-]*) on ")
+
+
 def link_refs(text: str, file_points: dict[str, str]) -> str:
-    """Escape text and turn "server-eth0.pcap #7" into a link to that packet's arrow."""
+    """Escape text and turn "server-eth0.pcap #7" into a link to that packet's arrow
+    (and an evidence line "step server on ..." into a link to that step's row)."""
     from socklab.report.build import EVIDENCE_REF
 
+    step = STEP_REF.match(text)
+    if step:
+        head = f'<a class="ref" href="#step-{escape(step.group(1))}">{escape(step.group(0).rstrip())}</a> '
+        return head + escape(text[step.end() :])
     out, pos = [], 0
     for m in EVIDENCE_REF.finditer(text):
         point = file_points.get(m.group(1))
