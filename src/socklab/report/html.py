@@ -33,6 +33,7 @@ code,pre,.mono{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monosp
 pre{background:var(--bg2);padding:8px 10px;border-radius:6px;overflow:auto;max-height:480px;margin:6px 0}
 .badge{display:inline-block;padding:1px 10px;border-radius:12px;font-weight:600;color:#fff;font-size:13px}
 .badge.pass{background:var(--ok)}.badge.fail{background:var(--bad)}.badge.error{background:var(--err)}
+.badge.skipped{background:#8c959f}.exp.skipped{border-left-color:#8c959f}
 .meta{color:var(--mut);font-size:13px}.meta span{margin-right:14px}
 table{border-collapse:collapse;margin:6px 0}th,td{border:1px solid var(--bd);padding:3px 8px;text-align:left;vertical-align:top}
 th{background:var(--bg2)}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -50,6 +51,7 @@ svg text{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;fo
 .ladder-svg .arrow{stroke:#0969da;stroke-width:1.6;fill:none}
 .ladder-svg .lbl{fill:#1f2328}.ladder-svg .pv{fill:#8250df;font-size:11px}
 .ladder-svg .t,.ladder-svg .n{fill:var(--mut);font-size:11px}
+.ladder-svg .pkt.rst .arrow{stroke:var(--bad)}.ladder-svg .pkt.rst .lbl{fill:var(--bad)}
 .ladder-svg .pkt.mark .arrow{stroke:#bf8700;stroke-width:2.6}
 .ladder-svg .pkt:target .arrow{stroke:#bf8700;stroke-width:3.4}
 .ladder-svg .pkt:hover .arrow{stroke-width:3}
@@ -118,7 +120,7 @@ def link_refs(text: str, file_points: dict[str, str]) -> str:
 
     step = STEP_REF.match(text)
     if step:
-        head = f'<a class="ref" href="#step-{escape(step.group(1))}">{escape(step.group(0).rstrip())}</a> '
+        head = f'<a class="ref" href="#step-{escape(step.group(1))}">step {escape(step.group(1))}</a> on '
         return head + escape(text[step.end() :])
     out, pos = [], 0
     for m in EVIDENCE_REF.finditer(text):
@@ -171,7 +173,7 @@ def expectations(view: RunView) -> str:
         return '<h2 id="expectations">Expectations</h2><p>None were checked (the run stopped before verification, or the lab has none).</p>'
     parts = ['<h2 id="expectations">Expectations</h2>']
     for e in exps:
-        state = "error" if e.get("error") else ("pass" if e.get("passed") else "fail")
+        state = "error" if e.get("error") else "skipped" if e.get("skipped") else "pass" if e.get("passed") else "fail"
         eid = escape(str(e.get("id")))
         parts.append(f'<section class="exp {state}" id="exp-{eid}" data-expectation="{eid}">'
                      f'<div class="head"><span class="badge {state}">{state.upper()}</span>'
@@ -188,7 +190,7 @@ def expectations(view: RunView) -> str:
             for line in str(e["diff"]).splitlines():
                 body = link_refs(line, view.file_points)
                 lines.append(f'<span class="x">{body}</span>' if "✗" in line or "^^" in line else body)
-            parts.append('<details open><summary>field-by-field comparison with the nearest packet</summary>'
+            parts.append('<details open><summary>expected and seen, field by field</summary>'
                          f'<pre class="diff">{chr(10).join(lines)}</pre></details>')
         parts.append("</section>")
     return "".join(parts)

@@ -144,7 +144,7 @@ def _packet(conv: Conversation, i: int, y: float, t0: float, width: float, numbe
     s, d = conv.src[i], conv.dst[i]
     label, shown = describe(conv, i, numbers)
     x1, x2 = _x(s), _x(d)
-    cls = "pkt" + (" mark" if marked else "")
+    cls = "pkt" + (" mark" if marked else "") + (" rst" if f.l4p == 6 and f.tflags and f.tflags & 4 else "")
     head = (f'<g class="{cls}" id="{anchor(conv.point, f.no)}" data-no="{f.no}" data-capture="{escape(conv.point)}">'
             f"<title>#{f.no} {escape(summary(f))}</title>"
             f'<text class="t" x="8" y="{y - 4:g}">{f.ts - t0:.6f}</text>'
