@@ -71,7 +71,8 @@ def _edge(e: Edge) -> str:
     ends = []
     for end, (x, y), sign in ((e.a, (e.x1, e.y1), 1), (e.b, (e.x2, e.y2), -1)):
         iface = end.iface
-        tx, ty = x + sign * ux * 8, y + sign * uy * 8 - 4
+        # beside the line, on the side away from the box it leaves (text grows up from its baseline)
+        tx, ty = x + sign * ux * 9, y + sign * uy * 9 + (11 if sign * uy > 0.2 else -4)
         anchor = "start" if sign * ux >= 0 else "end"
         ends.append(f'<text class="ifn" x="{tx:g}" y="{ty:g}" text-anchor="{anchor}">{escape(iface)}</text>')
     return (f'<g class="link" data-link="{e.index}" data-a="{escape(str(e.a))}" data-b="{escape(str(e.b))}">'
