@@ -62,6 +62,8 @@ def test_one_arrow_per_packet_and_every_expectation(hello):
     assert "&#x27;Hello World from client&#x27;" in text  # the payload preview under its arrow
     assert page.with_class("ready")  # the server step's readiness on the timeline
     assert '<g class="node host" id="node-server"' in text  # the topology
+    assert "<title>captured: server:eth0</title>" in text  # with the capture point marked
+    assert "A TCP server and a client exchange one message each." in text  # the lab's description
 
 
 def test_evidence_links_reach_drawn_packets(hello):

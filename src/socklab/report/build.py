@@ -45,6 +45,7 @@ class RunView:
     results: dict[str, Any]
     manifest: dict[str, Any]
     topology: str | None
+    description: str
     captures: list[CaptureData]
     references: dict[str, set[int]]  # capture point -> packet numbers expectations point at
     file_points: dict[str, str]  # pcap file name -> capture point
@@ -62,14 +63,16 @@ def _json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _topology(run: RunFolder) -> str | None:
+def _topology(run: RunFolder, points: list[str]) -> tuple[str | None, str]:
+    """The run's lab drawn with its capture points marked, and the lab's description."""
     from socklab.model.loader import load_lab
     from socklab.report.topology import topology_svg
 
     try:
-        return topology_svg(load_lab(run.lab_file))
+        lab = load_lab(run.lab_file)
     except LabFileError:
-        return None
+        return None, ""
+    return topology_svg(lab, captured=frozenset(points)), lab.description
 
 
 def _references(results: dict[str, Any], file_points: dict[str, str]) -> dict[str, set[int]]:
@@ -116,7 +119,8 @@ def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
     faults = [f for f in (results.get("faults") or []) if isinstance(f, dict)]
     stamps += [float(f["time"]) for f in faults[:1] + faults[-1:] if isinstance(f.get("time"), int | float)]
     t0, t1 = (min(stamps), max(stamps)) if stamps else (0.0, 1.0)
-    view = RunView(folder, results, _json(run.manifest), _topology(run), captures,
+    topology, description = _topology(run, [c.point for c in captures])
+    view = RunView(folder, results, _json(run.manifest), topology, description, captures,
                    _references(results, file_points), file_points, faults, names, t0, t1)
     for cap in captures:
         for conv in cap.conversations[: html.MAX_TABLE]:

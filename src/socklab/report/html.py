@@ -27,7 +27,7 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;margin:0;background:#fff}
 header{padding:16px 24px;border-bottom:1px solid var(--bd);background:var(--bg2)}
 main{padding:8px 24px 40px;max-width:1400px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid var(--bd);padding-bottom:4px}
+h1{font-size:22px;margin:0 0 4px}.desc{margin:2px 0 6px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid var(--bd);padding-bottom:4px}
 h3{font-size:15px;margin:16px 0 6px}
 code,pre,.mono{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:12.5px}
 pre{background:var(--bg2);padding:8px 10px;border-radius:6px;overflow:auto;max-height:480px;margin:6px 0}
@@ -163,7 +163,9 @@ def header(view: RunView) -> str:
         meta.append(f"socklab {escape(str(m['socklab']))}, kernel {escape(str(m.get('kernel', '?')))}")
     err = f'<p class="problem">infrastructure failure: {escape(str(r["error"]))}</p>' if r.get("error") else ""
     return (f'<header><h1>{escape(str(r.get("lab", "run")))} <span class="badge {verdict}" id="verdict">'
-            f'{verdict.upper()}</span></h1><div class="meta">{"".join(f"<span>{x}</span>" for x in meta)}</div>'
+            f'{verdict.upper()}</span></h1>'
+            + (f'<p class="desc">{escape(view.description)}</p>' if view.description else "")
+            + f'<div class="meta">{"".join(f"<span>{x}</span>" for x in meta)}</div>'
             f"{err}</header>")
 
 
@@ -305,7 +307,8 @@ def page(view: RunView, timeline: str) -> str:
         '<a href="#expectations">expectations</a> · <a href="#packets">packets</a> · '
         + ('<a href="#faults">faults</a> · ' if view.faults else "")
         + '<a href="#steps">steps</a> · <a href="#files">files</a></nav>',
-        f'<h2 id="topology">Topology</h2><div class="scroll">{topo}</div>',
+        f'<h2 id="topology">Topology</h2><div class="scroll">{topo}</div>'
+        + ('<p class="meta"><span style="color:#bf8700">●</span> where the captures were taken</p>' if view.captures and view.topology else ""),
         f'<h2 id="timeline">Timeline</h2><div class="scroll">{timeline}</div>',
         expectations(view), conversations(view), faults(view), steps(view), files(view),
         f'<p class="meta">written by socklab at {time.strftime("%Y-%m-%d %H:%M:%S")} from {escape(str(view.folder))}</p>',

@@ -22,8 +22,12 @@ STYLE = (
 )
 
 
-def topology_svg(lab: Lab, drawn: Layout | None = None) -> str:
-    """The lab's drawing as one standalone SVG document (deterministic: same lab, same bytes)."""
+def topology_svg(lab: Lab, drawn: Layout | None = None, captured: frozenset[str] = frozenset()) -> str:
+    """The lab's drawing as one standalone SVG document (deterministic: same lab, same bytes).
+
+    captured: "node:iface" points marked with a dot where their link leaves the node (the
+    report marks where its pcaps were taken).
+    """
     drawn = drawn or layout(lab)
     w, h = drawn.width, drawn.height
     out = [
@@ -36,6 +40,11 @@ def topology_svg(lab: Lab, drawn: Layout | None = None) -> str:
     out += [_edge(e) for e in drawn.edges]
     out += [_node(b) for b in drawn.boxes.values()]
     out += [_edge_labels(e) for e in drawn.edges if e.label or e.impair]
+    for e in drawn.edges:
+        for end, x, y in ((e.a, e.x1, e.y1), (e.b, e.x2, e.y2)):
+            if str(end) in captured:
+                out.append(f'<circle class="cap" cx="{x:g}" cy="{y:g}" r="5" fill="#bf8700" stroke="#ffffff" '
+                           f'stroke-width="1.5"><title>captured: {escape(str(end))}</title></circle>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
