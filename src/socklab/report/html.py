@@ -66,7 +66,7 @@ svg text{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;fo
 .timeline .end{fill:var(--mut);font-size:11px}.timeline .tick{stroke:#0969da;stroke-width:1}
 .timeline .hist{fill:#0969da}.timeline .fault{stroke:var(--bad);stroke-width:2}
 details>summary{cursor:pointer}
-.problem{color:var(--bad)}
+.problem{color:var(--bad)}.legend{color:var(--mut);font-size:13px;margin:2px 0}.capdot{color:#bf8700}
 """
 
 SCRIPT = """
@@ -308,7 +308,8 @@ def page(view: RunView, timeline: str) -> str:
         + ('<a href="#faults">faults</a> · ' if view.faults else "")
         + '<a href="#steps">steps</a> · <a href="#files">files</a></nav>',
         f'<h2 id="topology">Topology</h2><div class="scroll">{topo}</div>'
-        + ('<p class="meta"><span style="color:#bf8700">●</span> where the captures were taken</p>' if view.captures and view.topology else ""),
+        + ('<p class="legend"><span class="capdot">●</span> where the captures were taken</p>'
+           if view.captures and view.topology else ""),
         f'<h2 id="timeline">Timeline</h2><div class="scroll">{timeline}</div>',
         expectations(view), conversations(view), faults(view), steps(view), files(view),
         f'<p class="meta">written by socklab at {time.strftime("%Y-%m-%d %H:%M:%S")} from {escape(str(view.folder))}</p>',
