@@ -167,3 +167,15 @@ def test_verify_rewrites_the_report_with_its_new_verdicts(tmp_path):
     assert not result.ok
     page = (folder / "report.html").read_text()
     assert 'id="verdict">FAIL' in page and "Goodbye from server" in page
+
+
+def test_an_infrastructure_failure_still_gets_a_report(tmp_path):
+    import json
+
+    folder = fake_run_folder(tmp_path / "run", "tcp-hello", [], steps=[])
+    results = json.loads((folder / "results.json").read_text())
+    results.update(error="cannot create namespace: File exists", expectations=[], steps=[],
+                   captures={"server:eth0": {"file": "pcap/missing.pcap", "dropped": None}})
+    text = write_report(folder, results).read_text()
+    assert 'id="verdict">ERROR' in text and "infrastructure failure: cannot create namespace" in text
+    assert "cannot read pcap/missing.pcap" in text
