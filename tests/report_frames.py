@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from socklab.verify.testing import T0
 
 SERVER, CLIENT = "192.168.11.11", "192.168.11.12"
@@ -39,3 +41,16 @@ TCP_HELLO_STEPS = [
     {"id": "client", "node": "client", "started": T0 + 0.04, "ended": T0 + 0.19,
      "stdout": "server said: Hello World from server\n"},
 ]
+
+
+def noise(n: int) -> list[tuple[float, bytes]]:
+    """n UDP datagrams between two hosts outside the lab, in four flows, after the exchange."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    t = bytearray(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=9) / (b"x" * 32)))
+    out = []
+    for i in range(n):
+        struct.pack_into("!H", t, 34, 1000 + i % 4)  # four flows
+        out.append((T0 + 1 + i * 1e-5, bytes(t)))
+    return out

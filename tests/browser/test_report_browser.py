@@ -14,8 +14,7 @@ from socklab.report import write_report
 from socklab.report.chromium import find_chromium
 from socklab.report.testing import fake_run_folder
 from tests.browser.cdp import Browser, png_pixels
-from tests.report_frames import TCP_HELLO_STEPS, tcp_hello_frames
-from tests.unit.test_report_html import noise
+from tests.report_frames import TCP_HELLO_STEPS, noise, tcp_hello_frames
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (apt-get install chromium)")
 

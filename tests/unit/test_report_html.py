@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from socklab.report import write_report
 from socklab.report.build import MAX_ROWS
 from socklab.report.testing import fake_run_folder
 from socklab.verify.testing import T0
-from tests.report_frames import TCP_HELLO_STEPS, tcp_hello_frames
+from tests.report_frames import TCP_HELLO_STEPS, noise, tcp_hello_frames
 
 
 class Page(HTMLParser):
@@ -96,18 +95,6 @@ def test_a_failure_shows_its_field_diff(tmp_path):
     assert "fail" in answer["class"].split() and 'id="verdict">FAIL' in text
     diff = text.split('id="exp-answer"', 1)[1].split("</section>", 1)[0]
     assert '<pre class="diff">' in diff and '<span class="x">' in diff  # the lines that differ stand out
-
-
-def noise(n: int) -> list[tuple[float, bytes]]:
-    from scapy.layers.inet import IP, UDP
-    from scapy.layers.l2 import Ether
-
-    t = bytearray(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=9) / (b"x" * 32)))
-    out = []
-    for i in range(n):
-        struct.pack_into("!H", t, 34, 1000 + i % 4)  # four flows
-        out.append((T0 + 1 + i * 1e-5, bytes(t)))
-    return out
 
 
 def test_a_long_capture_is_summarised(tmp_path):
