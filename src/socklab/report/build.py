@@ -16,7 +16,7 @@ from typing import Any
 from socklab.errors import LabFileError, UsageError
 from socklab.report import html
 from socklab.report.conversations import Conversation, Endpoints, group
-from socklab.report.ladder import anchor, faults_for, ladder_html, rows, select
+from socklab.report.ladder import faults_for, ladder_html, rows, select
 from socklab.report.timeline import timeline_svg
 from socklab.runfolder import RunFolder
 from socklab.verify.frames import Capture, Frame, decode
@@ -86,7 +86,7 @@ def _references(results: dict[str, Any], file_points: dict[str, str]) -> dict[st
     return refs
 
 
-def _read_capture(folder: Path, point: str, info: dict[str, Any], names: Endpoints) -> CaptureData:
+def _read_capture(folder: Path, point: str, info: dict[str, Any]) -> CaptureData:
     rel = str(info.get("file") or f"pcap/{point.replace(':', '-')}.pcap")
     data = CaptureData(point, rel, info.get("dropped"))
     path = folder / rel
@@ -112,7 +112,7 @@ def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
             raise UsageError(f"{folder} is not a socklab run folder (no readable results.json)")
     plan = _json(run.plan)
     names = Endpoints.from_plan(plan)
-    captures = [_read_capture(folder, p, info or {}, names) for p, info in (results.get("captures") or {}).items()]
+    captures = [_read_capture(folder, p, info or {}) for p, info in (results.get("captures") or {}).items()]
     file_points = {Path(c.file).name: c.point for c in captures}
     stamps = [float(s[k]) for s in results.get("steps", []) for k in ("started", "ended") if s.get(k)]
     stamps += [f.ts for c in captures for f in (c.frames[:1] + c.frames[-1:])]
@@ -130,16 +130,25 @@ def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
 
 
 def _draw_ladders(view: RunView) -> None:
+    """Draw conversations within the report's budget: on each capture, the ones an
+    expectation points at first, then the others in capture order; captures share the
+    MAX_LADDERS ladders, and MAX_ROWS rows in all."""
     budget = MAX_ROWS
+    per_capture = max(4, MAX_LADDERS // max(1, len(view.captures)))
     for cap in view.captures:
         refs = view.references.get(cap.point, set())
-        for conv in cap.conversations:
-            if len(view.ladders) >= MAX_LADDERS or budget <= 0:
-                return
+        named = [c for c in cap.conversations if refs and any(f.no in refs for f in c.frames)]
+        chosen = {id(c) for c in named}
+        order = named + [c for c in cap.conversations if id(c) not in chosen]
+        drawn_here = 0
+        for conv in order:
+            if drawn_here >= per_capture or len(view.ladders) >= MAX_LADDERS or budget <= 0:
+                break
             conv.resolve(view.names)
             head = min(300, max(20, budget - 100))
             drawn = select(conv, refs, head=head, tail=min(100, max(0, budget - head)))
             budget -= len(drawn)
+            drawn_here += 1
             marked = {i for i in drawn if conv.frames[i].no in refs}
             laid = rows(conv, drawn, faults_for(conv, view.faults))
             view.ladders.append((conv, ladder_html(conv, laid, view.t0, marked)))
@@ -162,4 +171,4 @@ def write_report(folder: Path, results: dict[str, Any] | None = None) -> Path:
     return target
 
 
-__all__ = ["RunView", "anchor", "gather", "render", "write_report"]
+__all__ = ["CaptureData", "RunView", "gather", "render", "write_report"]
