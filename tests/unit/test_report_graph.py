@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -126,3 +127,11 @@ def test_every_course_lab_has_a_drawing():
     course = ["af-packet", "raw-ip", "routed", "scapy-basics", "tcp-hello", "tcp6", "udp-hello", "udp6", "unix-sockets"]
     missing = [name for name in course if not (shipped_labs_dir() / name / "topology.svg").is_file()]
     assert not missing, f"no topology.svg in {missing}: run `make drawings`"
+
+
+def test_png_without_chromium_says_what_to_install(tmp_path):
+    env = {**os.environ, "SOCKLAB_CHROMIUM": "no-such-browser"}
+    done = subprocess.run([sys.executable, "-m", "socklab.cli", "graph", "routed", "-o", str(tmp_path / "r.png")],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 3 and "PNG needs Chromium (apt-get install chromium)" in done.stderr
+    assert not (tmp_path / "r.png").exists()
