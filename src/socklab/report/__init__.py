@@ -7,10 +7,12 @@
     render_graph(lab, "svg")                 # the lab's drawing, from the lab file alone
 
 Modules, one job each: layout.py places nodes (pure, deterministic), topology.py draws the
-layout as SVG, textgraph.py writes dot and mermaid, conversations.py groups captured frames
-into conversations, ladder.py draws them as sequence diagrams, timeline.py draws the steps,
-html.py assembles the page, build.py reads a run folder and writes the report, chromium.py
-drives headless Chromium (PNG drawings). Importing this package loads nothing heavy.
+layout as SVG, textgraph.py writes dot and mermaid, graph.py picks the format (`socklab
+graph`), chromium.py drives headless Chromium (PNG), conversations.py groups captured
+frames into conversations, ladder.py draws them as sequence diagrams, timeline.py draws the
+steps, html.py assembles the page, build.py reads a run folder and writes the report,
+opener.py hands it to a browser, testing.py makes run folders from packets (tests, bench).
+Importing this package loads nothing heavy.
 """
 
 from __future__ import annotations
