@@ -339,6 +339,56 @@ def verify(
 
 
 @app.command()
+def graph(
+    lab: LabArg,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="svg, png, mermaid or dot (default: from -o's suffix, else svg).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """Draw a lab's topology from its lab file alone: no root, nothing is brought up.
+
+    Hosts, routers and switches get distinct shapes; interfaces show their addresses,
+    links their subnets. PNG is rendered by headless Chromium (if installed).
+
+    Examples: socklab graph routed -o routed.svg    socklab graph tcp-hello -f mermaid
+    """
+    from socklab.model.loader import load_lab
+    from socklab.report.graph import choose_format, render_graph
+
+    chosen = choose_format(fmt, output)
+    if chosen == "png" and output is None and sys.stdout.isatty():
+        raise UsageError("a PNG is binary: give -o FILE.png (or pipe the output)")
+    data = render_graph(load_lab(lab), chosen)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
+    open_: Annotated[bool, typer.Option(
+        "--open", help="Open it in a browser (without one, print where it is).")] = False,
+) -> None:
+    """(Re)build a run folder's report.html: topology, timeline, packet ladders, expectations.
+
+    run, grade and verify write it already; this rebuilds it (e.g. after an upgrade) from
+    the folder's files. The page is self-contained: it works offline and can be mailed.
+    """
+    from socklab.report import write_report
+
+    path = write_report(folder)
+    print(path)
+    if open_:
+        from socklab.report.opener import open_in_browser
+
+        if not open_in_browser(path):
+            _out(f"no browser to open here: open {path.as_uri()} yourself", stderr=True)
+
+
+@app.command()
 def capture(
     instance: InstanceArg,
     point: Annotated[str, typer.Argument(
