@@ -273,13 +273,15 @@ def grade(
     """Grade submissions: each runs sandboxed in a fresh lab instance, is verified and scored.
 
     The lab's grading: section says which files a submission holds and which steps run them.
-    Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure.
+    Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure;
+    with --format prairielearn always 0 once the results are written (PrairieLearn ignores them otherwise).
 
     Examples:
       socklab grade tcp-hello alice/ bob.zip carol.tar.gz
       socklab grade tcp-hello submission/ --format gradescope -o /autograder/results/results.json
     """
     from socklab.grade.batch import grade_many
+    from socklab.grade.formats import EXIT_ZERO_AFTER_WRITING
     from socklab.grade.outputs import check_format, write_report
     from socklab.model.loader import load_lab
     from socklab.render import grade_progress, grades_report
@@ -296,15 +298,19 @@ def grade(
     report = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
                         backend=backend, on_done=on_done)
     written = write_report(report, fmt, output, runs_dir)
-    if report.stopped_by is not None:
-        raise report.stopped_by
+    stopped = report.stopped_by
+    if stopped is not None and (fmt not in EXIT_ZERO_AFTER_WRITING or not isinstance(stopped, Exception)):
+        raise stopped
+    if stopped is not None:  # PrairieLearn reads results only after exit 0
+        _out(f"socklab: error: {stopped} (results written; exit 0 for {fmt})", stderr=True)
     if written.stdout is not None:
         sys.stdout.write(written.stdout)
     for part, to_stderr in grades_report(report.grades, fmt):
         _out(part, stderr=to_stderr)
     if written.summary is not None:
         _out(f"summary: {written.summary}", stderr=True)
-    raise typer.Exit(Exit.INFRASTRUCTURE if report.infrastructure_failures else Exit.OK)
+    failed = report.infrastructure_failures and fmt not in EXIT_ZERO_AFTER_WRITING
+    raise typer.Exit(Exit.INFRASTRUCTURE if failed else Exit.OK)
 
 
 @app.command()
@@ -330,6 +336,56 @@ def verify(
 
         _out(*run_report(result))
     raise typer.Exit(Exit.OK if result.ok else Exit.NOT_GRADABLE if result.incomplete else Exit.FAILED)
+
+
+@app.command()
+def graph(
+    lab: LabArg,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="svg, png, mermaid or dot (default: from -o's suffix, else svg).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """Draw a lab's topology from its lab file alone: no root, nothing is brought up.
+
+    Hosts, routers and switches get distinct shapes; interfaces show their addresses,
+    links their subnets. PNG is rendered by headless Chromium (if installed).
+
+    Examples: socklab graph routed -o routed.svg    socklab graph tcp-hello -f mermaid
+    """
+    from socklab.model.loader import load_lab
+    from socklab.report.graph import choose_format, render_graph
+
+    chosen = choose_format(fmt, output)
+    if chosen == "png" and output is None and sys.stdout.isatty():
+        raise UsageError("a PNG is binary: give -o FILE.png (or pipe the output)")
+    data = render_graph(load_lab(lab), chosen)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
+    open_: Annotated[bool, typer.Option(
+        "--open", help="Open it in a browser (without one, print where it is).")] = False,
+) -> None:
+    """(Re)build a run folder's report.html: topology, timeline, packet ladders, expectations.
+
+    run, grade and verify write it already; this rebuilds it (e.g. after an upgrade) from
+    the folder's files. The page is self-contained: it works offline and can be mailed.
+    """
+    from socklab.report import write_report
+
+    path = write_report(folder)
+    print(path)
+    if open_:
+        from socklab.report.opener import open_in_browser
+
+        if not open_in_browser(path):
+            _out(f"no browser to open here: open {path.as_uri()} yourself", stderr=True)
 
 
 @app.command()

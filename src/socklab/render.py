@@ -14,6 +14,7 @@ from socklab.deployment import Deployment
 from socklab.gc import GcReport
 from socklab.model.lab import Lab
 from socklab.plan import Plan
+from socklab.runfolder import RunFolder
 from socklab.state import Record
 
 
@@ -185,6 +186,8 @@ def run_report(result) -> list:
                 verdict, detail = "[green]pass[/]", "\n".join(e.evidence[:2])
             elif e.error:
                 verdict, detail = "[yellow]error[/]", e.error
+            elif getattr(e, "skipped", False):
+                verdict, detail = "[dim]skipped[/]", e.message
             else:
                 verdict, detail = "[red]FAIL[/]", e.message + (f"\n{e.diff}" if e.diff else "")
             table.add_row(e.id, e.title, verdict, Text.from_markup(detail) if "[" not in detail else Text(detail))
@@ -192,6 +195,9 @@ def run_report(result) -> list:
     if result.captures:
         caps = ", ".join(f"{p} ({c['file']})" for p, c in result.captures.items())
         out.append(Text(f"captures: {caps}", style="dim"))
+    report = RunFolder(result.folder).report
+    if report.is_file():
+        out.append(Text(f"report: {report} (socklab report RUNFOLDER --open opens it)", style="dim"))
     if result.error:
         out.append(Text(f"run failed: {result.error}", style="bold red"))
     passed = sum(1 for e in result.expectations if e.passed)
@@ -236,7 +242,7 @@ def grades_table(grades) -> Table:
         table.add_column(test_id, justify="center")
     table.add_column("notes", overflow="fold")
     for grade in grades:
-        marks = {t.id: ("[green]✓[/]" if t.passed else "[red]✗[/]") for t in grade.tests}
+        marks = {t.id: ("[green]✓[/]" if t.passed else "[dim]-[/]" if t.skipped else "[red]✗[/]") for t in grade.tests}
         score = f"{grade.score:g}/{grade.max_score:g}" if grade.gradable else "[yellow]not graded[/]"
         notes = grade.error or ", ".join(f"missing {m}" for m in grade.missing)
         table.add_row(grade.submission, score, *[marks.get(i, "") for i in ids], notes)
@@ -249,7 +255,7 @@ def grade_detail(grade) -> Table:
     for column in ("test", "points", "feedback"):
         table.add_column(column, overflow="fold")
     for t in grade.tests:
-        mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
+        mark = "[green]✓[/]" if t.passed else "[dim]-[/]" if t.skipped else "[red]✗[/]"
         from rich.text import Text
 
         feedback = Text(t.feedback + (f"\n{t.output}" if t.output else ""))

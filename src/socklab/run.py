@@ -1,7 +1,8 @@
 """`socklab run`: bring a lab up, capture, run its scenario, verify, write the run folder.
 
 The run folder holds everything needed to understand and reproduce a run: the plan,
-each step's output, the pcaps, the results as JSON and a manifest of versions.
+each step's output, the pcaps, the results as JSON, a manifest of versions and report.html
+(socklab.report: the same run as pictures, self-contained).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError, SubmissionError, UsageError
 from socklab.model.lab import Lab
+from socklab.report import write_report
 from socklab.runfolder import RunFolder, default_runs_dir
 from socklab.steps import Sandbox, StepResult, StepRunner, node_env
 
@@ -113,6 +115,7 @@ def run_lab(
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
         folder.results.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_report(folder.path, result.to_dict(), strict=False)
     return result
 
 
@@ -219,6 +222,7 @@ def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     t = time.perf_counter()
     result.expectations = mark_incomplete(lab.expect, verify_run(lab, plan, run, steps), result.captures)
     result.timings["verify"] = time.perf_counter() - t
+    write_report(run.path, {**saved, **result.to_dict()}, strict=False)
     return result
 
 
@@ -236,7 +240,7 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     submission's: they may run outside the grading sandbox.
     """
     workspace.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", "mutants", "README.md", "__pycache__", "runs")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", "mutants", "README.md", "topology.svg", "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}

@@ -59,6 +59,7 @@ class StepResult:
     exit_code: int | None = None
     timed_out: bool = False
     ready: bool | None = None  # None: no readiness condition
+    ready_at: float | None = None  # epoch seconds when the readiness condition was met
     killed: bool = False  # still running at the end of the run
     started: float = 0.0
     ended: float = 0.0
@@ -178,6 +179,7 @@ class StepRunner:
         while True:
             if check():
                 step.result.ready = True
+                step.result.ready_at = time.time()
                 return
             if step.proc.poll() is not None:
                 step.result.ready = False
