@@ -296,6 +296,8 @@ def files(view: RunView) -> str:
     items = [f'<li><a href="{escape(c.file)}">{escape(c.file)}</a> ({escape(c.point)})</li>' for c in view.captures]
     items += [f'<li><a href="{p.name}">{p.name}</a></li>' for p in (run.results, run.plan, run.lab_file, run.manifest)
               if p.exists()]
+    if run.workspace.is_dir():
+        items.append(f'<li><a href="{run.workspace.name}/">{run.workspace.name}/</a> (the programs as they ran)</li>')
     return f'<h2 id="files">Files of this run</h2><ul>{"".join(items)}</ul>'
 
 
