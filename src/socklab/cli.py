@@ -230,7 +230,8 @@ def run(
 
     Uses the instance if it is already up (and leaves it up). Every run writes a folder
     runs/<instance>-<timestamp>/ with the plan, step outputs, pcaps and results.json.
-    Exit code: 0 every step and expectation met, 1 not, 2 bad input, 3 infrastructure failure.
+    Exit code: 0 every step and expectation met, 1 not, 2 bad input or not gradable (a capture
+    lost packets: its checks are "not graded"), 3 infrastructure failure.
 
     Example: socklab run tcp-hello
     """
@@ -250,7 +251,8 @@ def run(
         print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
     elif len(results) > 1:
         _out(*run_verdicts(results))
-    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.FAILED for r in results]
+    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.NOT_GRADABLE if r.incomplete
+             else Exit.FAILED for r in results]
     raise typer.Exit(max(codes))
 
 
@@ -320,7 +322,8 @@ def verify(
 ) -> None:
     """Check a run's saved captures and outputs again, without re-running anything.
 
-    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not.
+    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not, 2 not
+    gradable (a capture lost packets: its checks are "not graded").
     """
     from socklab.model.loader import load_lab
     from socklab.run import reverify
@@ -332,7 +335,57 @@ def verify(
         from socklab.render import run_report
 
         _out(*run_report(result))
-    raise typer.Exit(Exit.OK if result.ok else Exit.FAILED)
+    raise typer.Exit(Exit.OK if result.ok else Exit.NOT_GRADABLE if result.incomplete else Exit.FAILED)
+
+
+@app.command()
+def graph(
+    lab: LabArg,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="svg, png, mermaid or dot (default: from -o's suffix, else svg).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """Draw a lab's topology from its lab file alone: no root, nothing is brought up.
+
+    Hosts, routers and switches get distinct shapes; interfaces show their addresses,
+    links their subnets. PNG is rendered by headless Chromium (if installed).
+
+    Examples: socklab graph routed -o routed.svg    socklab graph tcp-hello -f mermaid
+    """
+    from socklab.model.loader import load_lab
+    from socklab.report.graph import choose_format, render_graph
+
+    chosen = choose_format(fmt, output)
+    if chosen == "png" and output is None and sys.stdout.isatty():
+        raise UsageError("a PNG is binary: give -o FILE.png (or pipe the output)")
+    data = render_graph(load_lab(lab), chosen)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
+    open_: Annotated[bool, typer.Option(
+        "--open", help="Open it in a browser (without one, print where it is).")] = False,
+) -> None:
+    """(Re)build a run folder's report.html: topology, timeline, packet ladders, expectations.
+
+    run, grade and verify write it already; this rebuilds it (e.g. after an upgrade) from
+    the folder's files. The page is self-contained: it works offline and can be mailed.
+    """
+    from socklab.report import write_report
+
+    path = write_report(folder)
+    print(path)
+    if open_:
+        from socklab.report.opener import open_in_browser
+
+        if not open_in_browser(path):
+            _out(f"no browser to open here: open {path.as_uri()} yourself", stderr=True)
 
 
 @app.command()

@@ -111,7 +111,7 @@ def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):
     ("case", "feedback"),
     [
         ("fork-bomb", "Resource temporarily unavailable"),
-        ("memory-hog", "MemoryError"),
+        ("memory-hog", "killed: over the memory limit (1 GiB resident)"),
         ("infinite-loop", "timed out"),
         ("never-exits", "timed out"),
         ("output-flood", "File too large"),

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from socklab import nogc
 from socklab.errors import LabFileError
 from socklab.model.lab import Lab
 from socklab.model.resolve import ResolveError, resolve
@@ -55,6 +56,11 @@ def load_lab(ref: str | Path) -> Lab:
 
 def parse_lab(text: str, path: Path | None = None) -> Lab:
     """Validate lab file text. `path` is used for messages and to find the lab's files."""
+    with nogc.paused():
+        return _parse_lab(text, path)
+
+
+def _parse_lab(text: str, path: Path | None) -> Lab:
     where = str(path) if path else "<lab>"
     try:
         doc = parse_yaml(text)

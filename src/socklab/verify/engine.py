@@ -222,12 +222,12 @@ class Engine:
 
 
 def _table() -> dict[str, Callable[[Engine, Expectation], Outcome]]:
-    from socklab.verify import checks, streamcheck
+    from socklab.verify import checks, exchanges, streamcheck
 
     return {
         "packet": checks.check_packet, "sequence": checks.check_sequence, "stream": streamcheck.check_stream,
-        "tcp_handshake": checks.check_tcp_handshake, "tcp_close": checks.check_tcp_close,
-        "retransmissions": streamcheck.check_retransmissions, "request_reply": checks.check_request_reply,
+        "tcp_handshake": exchanges.check_tcp_handshake, "tcp_close": exchanges.check_tcp_close,
+        "retransmissions": streamcheck.check_retransmissions, "request_reply": exchanges.check_request_reply,
         "only": checks.check_only, "output": checks.check_output,
     }
 

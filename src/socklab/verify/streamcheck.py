@@ -174,7 +174,9 @@ def check_stream(engine: Engine, e: Expectation) -> Outcome:
                            _segment_lines(engine, s))
     best_i, best = min(enumerate(found), key=lambda p: (sum(not w.test(p[1]) for w in wants), -len(p[1].data)))
     if not best.data_segments:
-        msg = f"connection {best.name} carried no data ({_plural(len(best.frames), 'segment')}, none with payload)"
+        expected = " and ".join(w.desc.removeprefix("stream ") for w in wants)
+        msg = (f"connection {best.name} carried no data ({_plural(len(best.frames), 'segment')}, none with payload); "
+               f"expected a stream that {expected}")
     else:
         msg = "; ".join(w.why(best) for w in wants if not w.test(best))
         msg = f"{best.name}: {msg}"
