@@ -122,7 +122,8 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
     runner = StepRunner(dep, workspace, folder / "steps", env, sandbox)
     t = time.perf_counter()
     try:
-        points = [(c.on, dep.netns_path(c.on.split(":")[0]), c.on.split(":")[1], c.filter) for c in lab.captures]
+        points = [(c.on, dep.netns_path(c.on.split(":")[0]), c.on.split(":")[1], c.filter, c.buffer)
+                  for c in lab.captures]
         captures = start_captures(points, folder / "pcap") if points else []
         result.timings["capture_start"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -138,7 +139,7 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
     finally:
         runner.finish()
         t = time.perf_counter()
-        stop_captures(captures)
+        stop_captures(captures, merged=folder / "pcap" / "all.pcapng")
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
         if sandbox is not None:

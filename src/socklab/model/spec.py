@@ -176,11 +176,29 @@ class StepSpec(Strict):
         return self
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+               "mib": 1 << 20}
+
+
+def _byte_size(value: Any) -> Any:
+    """`buffer: 64KiB` / `4M` / `65536`: a size in bytes (binary units)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", value)
+        if not match or match.group(2).lower() not in _SIZE_UNITS:
+            raise ValueError(f"not a size: {value!r} (write e.g. 64KiB, 4MiB or a number of bytes)")
+        return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    return value
+
+
+ByteSize = Annotated[int, BeforeValidator(_byte_size), Field(ge=4096, le=256 << 20)]
+
+
 class CaptureSpec(Strict):
-    """A capture point: "node:iface", optionally with a BPF filter."""
+    """A capture point: "node:iface", optionally with a BPF filter and a kernel ring size."""
 
     on: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")]
     filter: str | None = None
+    buffer: ByteSize | None = Field(default=None, description="kernel ring for this capture point, e.g. 4MiB (default: sized by socklab); packets that do not fit are counted as dropped")
 
     @model_validator(mode="before")
     @classmethod
