@@ -28,6 +28,7 @@ from socklab.errors import InfrastructureError
 from socklab.names import instance_of_netns
 from socklab.plan import Plan, PlanNode
 from socklab.state import Record, instance_dir
+from socklab.sysctl import SysctlWriter, is_early
 
 ETC_NETNS = Path("/etc/netns")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -36,7 +37,8 @@ SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
 
 
 def hosts_file_path(instance: str) -> Path:
-    return instance_dir(instance) / "hosts"
+    """The instance's one hosts file, shared by every node (netns: through /etc/netns; docker: bind-mounted)."""
+    return instance_dir(instance) / "etc" / "hosts"
 
 
 class NetnsBackend:
@@ -93,21 +95,24 @@ class NetnsBackend:
                 os.close(fd)
 
     def _write_hosts(self, plan: Plan) -> None:
-        """One hosts file per instance; `ip netns exec` bind-mounts /etc/netns/<ns>/hosts."""
+        """One hosts file per instance, in one folder that every /etc/netns/<ns> links to.
+
+        `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/, so every node
+        sees the same file: its size grows with the lab, the total stays linear, and a
+        node costs one symlink (made here, in a second thread, while namespaces are made).
+        """
         hosts = hosts_file_path(plan.instance)
         hosts.parent.mkdir(parents=True, exist_ok=True)
         hosts.write_text(plan.hosts_file())
         ETC_NETNS.mkdir(parents=True, exist_ok=True)
-        target, etc = str(hosts), str(ETC_NETNS)
+        target, etc = str(hosts.parent), str(ETC_NETNS)
         for node in plan.nodes:
-            folder = os.path.join(etc, node.netns)
+            link = os.path.join(etc, node.netns)
             try:
-                os.mkdir(folder)
+                os.symlink(target, link)
             except FileExistsError:
-                if not os.path.isdir(folder):
-                    raise
-            with contextlib.suppress(FileExistsError):
-                os.symlink(target, os.path.join(folder, "hosts"))
+                if not (os.path.islink(link) and os.readlink(link) == target):
+                    raise  # not ours: the claim check let a stranger's folder through
 
     # -- down -------------------------------------------------------------------------------
 
@@ -154,39 +159,43 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
     ioctl_socks: dict[str, socket.socket] = {}
     total = len(plan.nodes)
     try:
-        # 1. a netlink socket in each namespace, and its early sysctls
-        for node in plan.nodes:
-            with nsutil.entered(fds[node.name]):
-                socks[node.name] = rtnl.open_socket()
-                ioctl_socks[node.name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                _write_sysctls(node, early=True)
-        # 2. bridges, then every veth pair in one batch from the root namespace
-        for node in plan.nodes:
-            if node.bridge:
-                batch = rtnl.Batch(socks[node.name])
-                batch.bridge(node.bridge, index=node.bridge_index)
+        with SysctlWriter() as sysctls:
+            # 1. a netlink socket in each namespace; its early sysctls meanwhile, in a second thread
+            for node in plan.nodes:
+                sysctls.submit(fds[node.name], node.name, _sysctls(node, early=True))
+                with nsutil.entered(fds[node.name]):
+                    socks[node.name] = rtnl.open_socket()
+                    ioctl_socks[node.name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # 2. bridges, then every veth pair in one batch from the root namespace
+            for node in plan.nodes:
+                if node.bridge:
+                    batch = rtnl.Batch(socks[node.name])
+                    batch.bridge(node.bridge, index=node.bridge_index)
+                    batch.commit()
+            root = rtnl.open_socket()
+            try:
+                batch = rtnl.Batch(root)
+                for link in plan.links:
+                    a_node, a_if = link.a.split(":")
+                    b_node, b_if = link.b.split(":")
+                    a, b = nodes[a_node], nodes[b_node]
+                    ia, ib = a.interface(a_if), b.interface(b_if)
+                    batch.veth(
+                        ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
+                        ib.name, fds[b_node], ib.index, ib.mac,
+                    )
+                sysctls.wait()  # default.* before the interfaces that inherit them exist
                 batch.commit()
-        root = rtnl.open_socket()
-        try:
-            batch = rtnl.Batch(root)
-            for link in plan.links:
-                a_node, a_if = link.a.split(":")
-                b_node, b_if = link.b.split(":")
-                a, b = nodes[a_node], nodes[b_node]
-                ia, ib = a.interface(a_if), b.interface(b_if)
-                batch.veth(
-                    ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
-                    ib.name, fds[b_node], _ifindex(b, b_if), ib.mac,
-                )
-            batch.commit()
-        finally:
-            root.close()
-        progress("links", len(plan.links), len(plan.links))
-        # 3. inside each namespace: offloads, links up, addresses, routes, late sysctls
-        for done, node in enumerate(plan.nodes, 1):
-            _configure(node, socks[node.name], ioctl_socks[node.name], fds[node.name])
-            if done % 50 == 0 or done == total:
-                progress("addresses", done, total)
+            finally:
+                root.close()
+            progress("links", len(plan.links), len(plan.links))
+            # 3. inside each namespace: offloads, links up, addresses, routes; then late sysctls
+            for done, node in enumerate(plan.nodes, 1):
+                _configure(node, socks[node.name], ioctl_socks[node.name])
+                if done % 50 == 0 or done == total:
+                    progress("addresses", done, total)
+            for node in plan.nodes:
+                sysctls.submit(fds[node.name], node.name, _sysctls(node, early=False))
     except rtnl.NetlinkError as err:
         raise InfrastructureError(f"the kernel refused to {err.what}: {err.strerror}") from None
     except OSError as err:
@@ -196,34 +205,11 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
             closable.close()
 
 
-def _ifindex(node: PlanNode, iface: str) -> int:
-    return node.interface(iface).index
+def _sysctls(node: PlanNode, early: bool) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in node.sysctls.items() if is_early(k) == early]
 
 
-def _is_early(key: str) -> bool:
-    """Sysctls naming one interface must wait until it exists; the rest apply before."""
-    parts = key.split(".")
-    if len(parts) >= 4 and parts[2] in ("conf", "neigh"):
-        return parts[3] in ("all", "default")
-    return True
-
-
-def _write_sysctls(node: PlanNode, early: bool) -> None:
-    for key, value in node.sysctls.items():
-        if _is_early(key) != early:
-            continue
-        path = "/proc/sys/" + key.replace(".", "/")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)  # open(path, "w")
-            try:
-                os.write(fd, value.encode())
-            finally:
-                os.close(fd)
-        except OSError as err:
-            raise InfrastructureError(f"node {node.name}: cannot set sysctl {key}={value}: {err.strerror}") from None
-
-
-def _configure(node: PlanNode, sock: socket.socket, ioctl_sock: socket.socket, fd: int) -> None:
+def _configure(node: PlanNode, sock: socket.socket, ioctl_sock: socket.socket) -> None:
     for iface in node.interfaces:
         _tx_checksum_off(ioctl_sock, iface.name)
     batch = rtnl.Batch(sock)
@@ -231,19 +217,16 @@ def _configure(node: PlanNode, sock: socket.socket, ioctl_sock: socket.socket, f
     if node.bridge:
         batch.link_up(node.bridge_index, node.bridge)
     for iface in node.interfaces:
-        batch.link_up(_ifindex(node, iface.name), iface.name, master=node.bridge_index)
+        batch.link_up(iface.index, iface.name, master=node.bridge_index)
     for iface in node.interfaces:
         for cidr in (*iface.ipv4, *iface.ipv6):
-            batch.address(_ifindex(node, iface.name), iface.name, cidr)
+            batch.address(iface.index, iface.name, cidr)
     for route in node.routes:
         batch.route(route.to, route.via)
     try:
         batch.commit()
     except rtnl.NetlinkError as err:
         raise InfrastructureError(f"node {node.name}: the kernel refused to {err.what}: {err.strerror}") from None
-    if any(not _is_early(k) for k in node.sysctls):
-        with nsutil.entered(fd):
-            _write_sysctls(node, early=False)
 
 
 def _tx_checksum_off(sock: socket.socket, ifname: str) -> None:

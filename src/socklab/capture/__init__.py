@@ -14,12 +14,20 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
-from socklab.capture.tcpdump import BUFFER_KIB, TcpdumpProcess, tcpdump_argv
+from socklab.capture.tcpdump import BUFFER_KIB, TcpdumpProcess, live_argv, tcpdump_argv
 from socklab.errors import InfrastructureError
+from socklab.model.lab import CapturePoint
 
-__all__ = ["BUFFER_KIB", "Capture", "Point", "default_ring_bytes", "start_captures", "stop_captures", "tcpdump_argv"]
+if TYPE_CHECKING:
+    from socklab.runfolder import RunFolder
+
+__all__ = ["BUFFER_KIB", "Capture", "default_ring_bytes", "live_argv", "start_captures", "stop_captures",
+           "tcpdump_argv"]
+
+Where = tuple[CapturePoint, str]
+"""A capture point and the path of its node's network namespace."""
 
 ENGINE_ENV = "SOCKLAB_CAPTURE_ENGINE"
 DEFAULT_RING = 4 << 20
@@ -28,16 +36,6 @@ arrives while the reader thread waits for a core: at this machine's saturating r
 small frames (~190k packets/s, 144 ring bytes each) 4 MiB is about 150 ms, and at full-size
 frames a gigabit for 30 ms. Today's tcpdump engine used 64 MiB per point."""
 MAX_RING = 64 << 20
-
-
-class Point(NamedTuple):
-    """What start_captures needs for one capture point."""
-
-    point: str  # "node:iface"
-    netns_path: str
-    iface: str
-    filter: str | None = None
-    buffer: int | None = None  # ring bytes; None: default_ring_bytes()
 
 
 def default_ring_bytes(buffer: int | None = None) -> int:
@@ -75,40 +73,42 @@ class Capture:
             raise InfrastructureError(f"capture on {self.point} failed: {engine.error}")
 
 
-def start_captures(points: Iterable[tuple], folder: Path, timeout: float = 5.0, engine: str | None = None) -> list[Capture]:
-    """Start a capture for each (point, netns_path, iface, filter[, buffer]); return once all are capturing.
+def start_captures(points: Iterable[Where], folder: RunFolder | Path, timeout: float = 5.0,
+                   engine: str | None = None) -> list[Capture]:
+    """Start a capture for each (point, netns_path); return once every one is capturing.
 
-    Files are `folder/<node>-<iface>.pcap`.
+    Files go where the run folder says (`<node>-<iface>.pcap` in its pcap folder; a plain
+    Path is that folder itself). `engine` "tcpdump" uses the previous engine (benches, tests).
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    pcap_dir = folder if isinstance(folder, Path) else folder.pcap_dir
+    pcap_dir.mkdir(parents=True, exist_ok=True)
     engine = engine or os.environ.get(ENGINE_ENV) or "ring"
     captures: list[Capture] = []
     try:
-        specs = [Point(*p) for p in points]
+        specs = [(point, netns, pcap_dir / f"{point.stem}.pcap") for point, netns in points]
         if engine == "tcpdump":
-            _start_tcpdump(specs, folder, timeout, captures)
+            _start_tcpdump(specs, timeout, captures)
         else:
-            _start_rings(specs, folder, captures)
+            _start_rings(specs, captures)
     except BaseException:
         stop_captures(captures)
         raise
     return captures
 
 
-def _path(folder: Path, spec: Point) -> Path:
-    return folder / f"{spec.point.split(':')[0]}-{spec.iface}.pcap"
+Spec = tuple[CapturePoint, str, Path]
 
 
-def _start_rings(specs: list[Point], folder: Path, captures: list[Capture]) -> None:
+def _start_rings(specs: list[Spec], captures: list[Capture]) -> None:
     """Set the rings up side by side: each waits for an RCU grace period in the kernel (the
     synchronize_net() of PACKET_RX_RING, 8-16 ms here), and concurrent waits share one."""
     if len(specs) == 1:
-        captures.append(_start_ring(specs[0], folder))
+        captures.append(_start_ring(specs[0]))
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(len(specs), 16), thread_name_prefix="socklab-capture-start") as pool:
-        futures = [pool.submit(_start_ring, spec, folder) for spec in specs]
+        futures = [pool.submit(_start_ring, spec) for spec in specs]
     errors = []
     for future in futures:
         try:
@@ -119,29 +119,28 @@ def _start_rings(specs: list[Point], folder: Path, captures: list[Capture]) -> N
         raise errors[0]
 
 
-def _start_ring(spec: Point, folder: Path) -> Capture:
+def _start_ring(spec: Spec) -> Capture:
     from socklab.capture.bpf import compile_filter
     from socklab.capture.files import pcap_header, pcap_records
     from socklab.capture.ring import RingReader
 
-    program = compile_filter(spec.filter) if spec.filter else None
-    path = _path(folder, spec)
+    point, netns, path = spec
+    program = compile_filter(point.filter) if point.filter else None
     out = open(path, "wb", buffering=0)
     try:
         out.write(pcap_header())
-        reader = RingReader(spec.netns_path, spec.iface, lambda packets: out.write(pcap_records(packets)),
-                            default_ring_bytes(spec.buffer), program)
+        reader = RingReader(netns, point.iface, lambda packets: out.write(pcap_records(packets)),
+                            default_ring_bytes(point.buffer), program)
     except BaseException:
         out.close()
         raise
-    return Capture(point=spec.point, path=path, _engine=reader, _file=out)
+    return Capture(point=str(point), path=path, _engine=reader, _file=out)
 
 
-def _start_tcpdump(specs: list[Point], folder: Path, timeout: float, captures: list[Capture]) -> None:
-    for spec in specs:
-        path = _path(folder, spec)
-        proc = TcpdumpProcess(spec.netns_path, spec.iface, path, spec.filter, spec.buffer)
-        captures.append(Capture(point=spec.point, path=path, _engine=proc))
+def _start_tcpdump(specs: list[Spec], timeout: float, captures: list[Capture]) -> None:
+    for point, netns, path in specs:
+        proc = TcpdumpProcess(netns, point.iface, path, point.filter, point.buffer)
+        captures.append(Capture(point=str(point), path=path, _engine=proc))
     deadline = time.monotonic() + timeout
     waiting = list(captures)
     while waiting:
@@ -170,3 +169,18 @@ def stop_captures(captures: list[Capture], merged: Path | None = None) -> None:
         from socklab.capture.files import merge_to_pcapng
 
         merge_to_pcapng({c.point: c.path for c in captures}, merged)
+
+
+def resolve_point(deployment, text: str, bpf: str | None = None) -> CapturePoint:
+    """A user's NODE[:IFACE] on a running lab (default: the node's first interface)."""
+    from socklab.errors import UsageError
+
+    node, _, iface = text.partition(":")  # the one place a user's NODE[:IFACE] is read
+    try:
+        names = [i.name for i in deployment.plan.node(node).interfaces]
+    except KeyError as err:
+        raise UsageError(str(err.args[0])) from None
+    point = CapturePoint(node, iface or (names[0] if names else ""), bpf)
+    if point.iface not in names:
+        raise UsageError(f"{node} has no interface {point.iface!r} (it has: {', '.join(names) or 'none'})")
+    return point

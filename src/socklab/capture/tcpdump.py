@@ -72,3 +72,16 @@ class TcpdumpProcess:
             self.proc.wait()
         match = re.search(r"(\d+) packets? dropped by kernel", self.log.read_text(errors="replace"))
         return int(match.group(1)) if match else None
+
+
+def live_argv(deployment, point: str, write: str | None = None, bpf: str | None = None,
+              count: int | None = None) -> list[str]:
+    """tcpdump on NODE[:IFACE] of a running lab (default: the node's first interface): pcap to
+    `write` ("-" for stdout), or one text line per packet without it."""
+    from socklab.capture import resolve_point
+
+    ref = resolve_point(deployment, point, bpf)
+    argv = tcpdump_argv(deployment.netns_path(ref.node), ref.iface, write or "-", None, stream=True, count=count)
+    if write is None:  # human lines instead of pcap
+        argv = [a for a in argv if a not in ("-w", "-", "-U")] + ["-n", "-l"]
+    return argv + ([bpf] if bpf else [])
