@@ -391,21 +391,35 @@ def report(
 @app.command()
 def capture(
     instance: InstanceArg,
-    point: Annotated[str, typer.Argument(
-        help="NODE or NODE:IFACE (default: the node's first interface).", metavar="NODE[:IFACE]")],
-    write: Annotated[str | None, typer.Option("--write", "-w", help="Write pcap to FILE, or '-' for stdout.")] = None,
+    points: Annotated[list[str] | None, typer.Argument(
+        help="NODE or NODE:IFACE, one or more (default: the lab's capture points).", metavar="[NODE[:IFACE]]...")] = None,
+    write: Annotated[str | None, typer.Option(
+        "--write", "-w", help="Write to FILE, or '-' for stdout: pcap for one point, pcapng for several.")] = None,
     bpf: Annotated[str | None, typer.Option("--filter", "-f", help="A BPF filter, e.g. 'udp port 53'.")] = None,
     count: Annotated[int | None, typer.Option("--count", "-c", help="Stop after this many packets.")] = None,
 ) -> None:
-    """Capture live on a node interface of a running lab (tcpdump inside the node).
+    """Capture live in a running lab: one wire, or several into one pcapng (an interface per node:iface).
 
-    Without -w, prints one line per packet. Open it in Wireshark while it runs:
-    socklab capture tcp-hello server -w - | wireshark -k -i -
+    Without -w, prints one line per packet. Every wire at once in Wireshark:
+    socklab capture tcp-hello -w - | wireshark -k -i -
     """
-    from socklab.capture import live_argv
+    from socklab.capture.live import live_points, stream, text_lines
     from socklab.deployment import attach, instance_of
 
-    _exec(live_argv(attach(instance_of(instance)), point, write, bpf, count))
+    dep = attach(instance_of(instance))
+    where = live_points(dep, points or [], bpf)
+    if write is None:
+        if len(where) == 1:
+            from socklab.capture import live_argv
+
+            _exec(live_argv(dep, str(where[0][0]), None, bpf, count))
+        text_lines(where, sys.stdout, count)
+        return
+    if write == "-":
+        stream(where, sys.stdout.buffer, count)
+    else:
+        with open(write, "wb") as out:
+            stream(where, out, count)
 
 
 @app.command()

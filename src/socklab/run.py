@@ -166,7 +166,7 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
     finally:
         runner.finish()
         t = time.perf_counter()
-        stop_captures(captures)
+        stop_captures(captures, merged=folder.merged_pcap)
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
         if sandbox is not None:
