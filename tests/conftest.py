@@ -24,6 +24,7 @@ def socklab_leftovers() -> list[str]:
     from socklab import state
     from socklab.names import PREFIX
     from socklab.nsutil import list_netns
+    from socklab.sandbox import cgroups
 
     found = [f"netns {n}" for n in list_netns() if n.startswith(PREFIX)]
     etc = Path("/etc/netns")
@@ -32,6 +33,7 @@ def socklab_leftovers() -> list[str]:
     found += [f"ledger {r.instance}" for r in state.all_records()]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(': ')[1]}" for line in links.splitlines() if line.split(": ")[1].startswith("sl")]
+    found += [f"cgroup {p}" for p in cgroups.leftovers()]
     return found
 
 
@@ -55,10 +57,10 @@ def processes_in_other_netns() -> set[tuple[int, str]]:
 def leak_check(request):
     """Fail the run if a test left anything of socklab's behind (and clean it up).
 
-    Only sessions that build labs judge: a unit-test session (no lock, no root needed) must
-    not take another session's running labs for its own leftovers and destroy them.
-    """
-    kernel = IS_ROOT and any("unit" not in item.path.parts for item in request.session.items)
+    Only sessions that build labs judge: a unit-test session (no kernel lock held) would
+    otherwise see, and destroy, labs that other sessions on the machine are running."""
+    kernel = IS_ROOT and any(part in ("integration", "docker", "browser")
+                             for item in request.session.items for part in Path(str(item.path)).parts)
     before = processes_in_other_netns() if kernel else set()
     existing = set(socklab_leftovers()) if kernel else set()  # not ours: never judged or touched
     yield
@@ -75,6 +77,11 @@ def leak_check(request):
         for record in state.all_records():
             if f"ledger {record.instance}" in leftovers:
                 destroy(record)
+        from socklab.sandbox import cgroups
+
+        for item in leftovers:
+            if item.startswith("cgroup "):
+                cgroups.remove_dir(Path(item.split(" ", 1)[1]))
         shown = ", ".join(leftovers[:20]) + (f" and {len(leftovers) - 20} more" if len(leftovers) > 20 else "")
         pytest.fail(f"socklab objects left behind by the tests: {shown}", pytrace=False)
 

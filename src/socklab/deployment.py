@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from socklab import state
+from socklab import nogc, state
 from socklab.backends import get_backend
 from socklab.backends.base import Backend, Progress, no_progress
-from socklab.errors import SocklabError, UsageError
+from socklab.errors import StateError, UsageError
 from socklab.model.lab import Lab
 from socklab.plan import Plan, make_plan
 
@@ -82,6 +82,12 @@ def up(lab: Lab | str | Path, backend: str | None = None, name: str | None = Non
     persistent=False ties the lab to this process: if it dies without bringing the lab
     down (SIGKILL), `socklab gc` removes it.
     """
+    with nogc.paused():
+        return _up(lab, backend, name, progress, persistent)
+
+
+def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: Progress,
+        persistent: bool) -> Deployment:
     if not isinstance(lab, Lab):
         from socklab.model.loader import load_lab
 
@@ -119,7 +125,7 @@ def attach(instance: str) -> Deployment:
     try:
         plan = Plan.model_validate_json(plan_file.read_text())
     except (OSError, ValueError) as err:
-        raise SocklabError(f"instance {instance!r} has no readable plan ({err}); `socklab down {instance}` removes it") from None
+        raise StateError(f"instance {instance!r} has no readable plan ({err}); `socklab down {instance}` removes it") from None
     return Deployment(plan=plan, backend=get_backend(record.backend), record=record)
 
 
@@ -152,3 +158,22 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def instance_of(target: str) -> str:
+    """An instance name as given, or the default instance name of a lab path (`down tcp-hello/`)."""
+    if state.load(target) is not None or ("/" not in target and not Path(target).exists()):
+        return target
+    from socklab.model.loader import load_lab
+
+    return load_lab(target).name
+
+
+def take_down(target: str) -> str:
+    """Bring down an instance (or a lab's default instance); returns the instance's name."""
+    instance = instance_of(target)
+    record = state.load(instance)
+    if record is None:
+        raise UsageError(f"no lab instance {instance!r} is up (see `socklab status`)")
+    destroy(record)
+    return instance

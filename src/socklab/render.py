@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -10,12 +11,54 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from socklab.deployment import Deployment
+from socklab.gc import GcReport
+from socklab.model.lab import Lab
 from socklab.plan import Plan
+from socklab.runfolder import RunFolder
 from socklab.state import Record
 
 
+def console(stderr: bool = False) -> Console:
+    """The CLI's consoles: no emoji (MACs such as 02:8c:54:cd:33 must stay MACs), no highlighting;
+    not a terminal (a pipe, CI logs): 200 columns, so tables are not squeezed into 80."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, width=width, emoji=False)
+
+
+def lab_summary(lab: Lab) -> str:
+    hosts = sum(1 for n in lab.nodes if n.kind != "switch")
+    return (
+        f"[green]✓[/] {lab.source}: lab [bold]{lab.name}[/], {hosts} host(s)/router(s), "
+        f"{len(lab.nodes) - hosts} switch(es), {len(lab.links)} link(s), "
+        f"{len(lab.scenario)} step(s), {len(lab.expect)} expectation(s)"
+    )
+
+
+def up_summary(deployment: Deployment) -> str:
+    nodes = len(deployment.plan.nodes)
+    return (
+        f"[green]✓[/] lab instance [bold]{deployment.instance}[/] is up ({nodes} nodes, backend "
+        f"{deployment.backend.name}). Try: socklab exec {deployment.instance} "
+        f"{deployment.plan.nodes[0].name} -- ip addr"
+    )
+
+
+def gc_lines(report: GcReport, dry_run: bool) -> list[str]:
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb} instance {i}" for i in report.instances] + [f"{verb} orphan {o}" for o in report.orphans]
+    if not lines:
+        kept = f" ({len(report.kept)} live instance(s) kept)" if report.kept else ""
+        lines.append("nothing to collect" + kept)
+    return lines
+
+
+def grade_progress(done: int, total: int, grade) -> str:
+    status = f"{grade.score:g}/{grade.max_score:g}" if grade.gradable else f"not graded: {grade.error}"
+    return f"[{done}/{total}] {grade.submission}: {status} ({grade.duration:.2f}s)"
+
+
 def plan_table(plan: Plan) -> Table:
-    """(MACs such as 02:8c:54:cd:33 must not become emoji: the CLI's consoles have emoji off.)"""
     table = Table(title=f"plan for lab {plan.lab}, instance {plan.instance}", title_justify="left")
     for column in ("node", "kind", "namespace", "interface", "index", "mac", "mtu", "addresses", "peer"):
         table.add_column(column)
@@ -143,6 +186,8 @@ def run_report(result) -> list:
                 verdict, detail = "[green]pass[/]", "\n".join(e.evidence[:2])
             elif e.error:
                 verdict, detail = "[yellow]error[/]", e.error
+            elif getattr(e, "skipped", False):
+                verdict, detail = "[dim]skipped[/]", e.message
             else:
                 verdict, detail = "[red]FAIL[/]", e.message + (f"\n{e.diff}" if e.diff else "")
             table.add_row(e.id, e.title, verdict, Text.from_markup(detail) if "[" not in detail else Text(detail))
@@ -150,6 +195,9 @@ def run_report(result) -> list:
     if result.captures:
         caps = ", ".join(f"{p} ({c['file']})" for p, c in result.captures.items())
         out.append(Text(f"captures: {caps}", style="dim"))
+    report = RunFolder(result.folder).report
+    if report.is_file():
+        out.append(Text(f"report: {report} (socklab report RUNFOLDER --open opens it)", style="dim"))
     if result.error:
         out.append(Text(f"run failed: {result.error}", style="bold red"))
     passed = sum(1 for e in result.expectations if e.passed)
@@ -161,6 +209,25 @@ def run_report(result) -> list:
         f"(up {t.get('up', 0):.2f}s, steps {t.get('steps', 0):.2f}s, down {t.get('down', 0):.2f}s) → {result.folder}"
     ))
     return out
+
+
+def run_failure(result) -> str:
+    return f"[red]infrastructure failure[/] in {result.lab}: {result.error}"
+
+
+def run_verdicts(results: list) -> list[str]:
+    """One PASS/FAIL line per lab, after several runs."""
+    return [("[green]PASS[/] " if r.ok else "[red]FAIL[/] ") + r.lab for r in results]
+
+
+def grades_report(grades: list, fmt: str) -> list[tuple[Any, bool]]:
+    """What `socklab grade` shows, as (renderable, to stderr): with --format table the grades on
+    stdout (one submission's detail first); with another format, stdout holds the document, so
+    the table of several submissions goes to stderr."""
+    if fmt == "table":
+        detail = [(grade_detail(grades[0]), False)] if len(grades) == 1 and grades[0].gradable else []
+        return [*detail, (grades_table(grades), False)]
+    return [(grades_table(grades), True)] if len(grades) > 1 else []
 
 
 def grades_table(grades) -> Table:
@@ -175,7 +242,7 @@ def grades_table(grades) -> Table:
         table.add_column(test_id, justify="center")
     table.add_column("notes", overflow="fold")
     for grade in grades:
-        marks = {t.id: ("[green]✓[/]" if t.passed else "[red]✗[/]") for t in grade.tests}
+        marks = {t.id: ("[green]✓[/]" if t.passed else "[dim]-[/]" if t.skipped else "[red]✗[/]") for t in grade.tests}
         score = f"{grade.score:g}/{grade.max_score:g}" if grade.gradable else "[yellow]not graded[/]"
         notes = grade.error or ", ".join(f"missing {m}" for m in grade.missing)
         table.add_row(grade.submission, score, *[marks.get(i, "") for i in ids], notes)
@@ -188,12 +255,17 @@ def grade_detail(grade) -> Table:
     for column in ("test", "points", "feedback"):
         table.add_column(column, overflow="fold")
     for t in grade.tests:
-        mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
+        mark = "[green]✓[/]" if t.passed else "[dim]-[/]" if t.skipped else "[red]✗[/]"
         from rich.text import Text
 
         feedback = Text(t.feedback + (f"\n{t.output}" if t.output else ""))
         table.add_row(f"{mark} {t.title}", f"{t.score:g}/{t.max_score:g}", feedback)
     return table
+
+
+def selftest_progress(outcome) -> str:
+    verdict = "as expected" if outcome.matches else "pending" if outcome.pending else "[red]MISMATCH[/]"
+    return f"{outcome.lab}/{outcome.name}: {verdict} ({outcome.duration:.2f}s)"
 
 
 def selftest_tables(report) -> list:
@@ -239,4 +311,6 @@ def selftest_tables(report) -> list:
             table.add_row(row.name, *shown, f"{row.score:g}/{row.max_score:g}", verdict)
         out.append(table)
         out += [Text(f"  {n}", style="red") for n in notes]
+    out.append(f"{'OK' if report.ok else 'FAILED'}: {len(report.outcomes)} submissions of {len(report.labs)} "
+               f"lab(s) in {report.duration:.1f}s")
     return out

@@ -1,7 +1,8 @@
 """`socklab run`: bring a lab up, capture, run its scenario, verify, write the run folder.
 
 The run folder holds everything needed to understand and reproduce a run: the plan,
-each step's output, the pcaps, the results as JSON and a manifest of versions.
+each step's output, the pcaps, the results as JSON, a manifest of versions and report.html
+(socklab.report: the same run as pictures, self-contained).
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from typing import Any
 from socklab import __version__
 from socklab.backends.base import Progress, no_progress
 from socklab.capture import Capture, start_captures, stop_captures
+from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
-from socklab.errors import SocklabError
+from socklab.errors import SocklabError, SubmissionError, UsageError
 from socklab.model.lab import Lab
-from socklab.steps import LabPrograms, Sandbox, StepResult, StepRunner
+from socklab.report import write_report
+from socklab.runfolder import RunFolder, default_runs_dir
+from socklab.steps import LabPrograms, Sandbox, StepResult, StepRunner, node_env
 
-
-def default_runs_dir() -> Path:
-    return Path(os.environ.get("SOCKLAB_RUNS_DIR", "runs"))
+__all__ = ["RunResult", "default_runs_dir", "labs_to_run", "prepare_workspace", "reverify", "run_lab", "verify_run"]
 
 
 @dataclass
@@ -41,11 +43,22 @@ class RunResult:
     expectations: list[Any] = field(default_factory=list)  # verify.ExpectationResult
     captures: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    error: str | None = None  # infrastructure failure: the run could not complete
+    error: str | None = None  # the run could not complete: str(failure)
+    failure: SocklabError | None = field(default=None, repr=False, compare=False)  # its kind, for exit codes
+    sandbox: dict[str, str] | None = None  # what isolated the programs (graded runs): view, limits
 
     @property
     def ok(self) -> bool:
         return self.error is None and all(s.ok for s in self.steps) and all(e.passed for e in self.expectations)
+
+    @property
+    def incomplete(self) -> list[str]:
+        """Why checks could not be judged: a capture lost packets (then nothing to grade)."""
+        return [f"{e.id}: {e.error}" for e in self.expectations if is_incomplete(e.error)]
+
+    @property
+    def run_folder(self) -> RunFolder:
+        return RunFolder(self.folder)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +67,20 @@ class RunResult:
             "steps": [s.to_dict() for s in self.steps],
             "expectations": [e.to_dict() for e in self.expectations],
             "captures": self.captures,
+            **({"sandbox": self.sandbox} if self.sandbox else {}),
         }
+
+
+def labs_to_run(refs: list[str], all_shipped: bool = False, name: str | None = None) -> list[Lab]:
+    """The labs `socklab run` was asked for, loaded (every shipped lab with all_shipped)."""
+    from socklab.model.loader import load_lab, shipped_lab_names
+
+    refs = [*refs, *(shipped_lab_names() if all_shipped else [])]
+    if not refs:
+        raise UsageError("name a lab to run (or --all-shipped)")
+    if name and len(refs) > 1:
+        raise UsageError("--name applies to one lab at a time")
+    return [load_lab(ref) for ref in refs]
 
 
 def run_lab(
@@ -72,22 +98,25 @@ def run_lab(
 ) -> RunResult:
     """Run a lab's scenario end to end. Infrastructure failures end up in `result.error`."""
     instance = name or lab.name
-    folder = _new_run_folder(runs_dir or default_runs_dir(), instance)
-    result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder)
+    if submission is not None and not submission.is_dir():
+        raise SubmissionError(f"submission {submission}: not a folder (socklab grade also takes .zip and .tar.gz)")
+    folder = RunFolder.create(runs_dir, instance)
+    result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder.path)
     t0 = time.perf_counter()
     existing = _running(instance)
     deployment = existing or up(lab, backend=backend, name=instance, progress=progress, persistent=keep)
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
     try:
-        _execute(lab, deployment, result, submission, sandbox, on_step, reference)
+        _execute(lab, deployment, folder, result, submission, sandbox, on_step, reference)
     finally:
         t1 = time.perf_counter()
         if not keep and existing is None:
             deployment.down()
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
-        _write_results(result)
+        folder.results.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_report(folder.path, result.to_dict(), strict=False)
     return result
 
 
@@ -100,13 +129,13 @@ def _running(instance: str) -> Deployment | None:
     return None
 
 
-def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, sandbox: Sandbox | None,
-             on_step: Callable[[StepResult], None] | None, reference: LabPrograms | None = None) -> None:
-    folder = result.folder
-    (folder / "plan.json").write_text(dep.plan.to_json())
+def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, submission: Path | None,
+             sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None,
+             reference: LabPrograms | None = None) -> None:
+    folder.plan.write_text(dep.plan.to_json())
     shared = dep.backend.workspace_root(dep.plan)
     if sandbox is None and shared is None:
-        workspace = prepare_workspace(lab, folder / "workspace", submission)
+        workspace = prepare_workspace(lab, folder.workspace, submission)
     else:
         # nodes in containers see only the backend's shared folder; sandboxed programs cannot
         # traverse private parents of the run folder (e.g. /tmp/pytest-of-root): such workspaces
@@ -116,50 +145,49 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         os.chmod(where, 0o755)
         workspace = prepare_workspace(lab, where, submission)
         if sandbox is not None:
-            sandbox.prepare(workspace)
-    _write_manifest(lab, result)
-    env = {**dep.backend.node_env(), "PYTHONUNBUFFERED": "1", "HOME": str(workspace), "LANG": "C.UTF-8"}
+            sandbox.prepare(workspace, dep)
+            result.sandbox = sandbox.describe()
+    _write_manifest(lab, folder, result)
     captures: list[Capture] = []
     placed = reference.place(workspace) if reference is not None else None
     folders = dict.fromkeys(reference.steps, placed) if reference is not None and placed else {}
-    runner = StepRunner(dep, workspace, folder / "steps", env, sandbox, folders)
+    runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox, folders)
     t = time.perf_counter()
     try:
-        points = [(c.on, dep.netns_path(c.on.split(":")[0]), c.on.split(":")[1], c.filter) for c in lab.captures]
-        captures = start_captures(points, folder / "pcap") if points else []
+        points = [(c, dep.netns_path(c.node)) for c in lab.captures]
+        captures = start_captures(points, folder) if points else []
         result.timings["capture_start"] = time.perf_counter() - t
         t = time.perf_counter()
-        for index, spec in enumerate(lab.scenario):
-            step = runner.run(spec, index)
+        for spec in lab.scenario:
+            step = runner.run(spec)
             result.steps.append(step)
             if on_step and not spec.background:
                 on_step(step)
         runner.finish()
         result.timings["steps"] = time.perf_counter() - t
     except SocklabError as err:
-        result.error = str(err)
+        result.error, result.failure = str(err), err
     finally:
         runner.finish()
         t = time.perf_counter()
-        stop_captures(captures)
+        stop_captures(captures, merged=folder.merged_pcap)
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
         if sandbox is not None:
             sandbox.finish()
         if placed is not None:
             shutil.rmtree(placed, ignore_errors=True)
-    if workspace != folder / "workspace":
-        shutil.move(str(workspace), str(folder / "workspace"))
-    result.captures = {
-        c.point: {"file": str(c.path.relative_to(folder)), "dropped": c.dropped} for c in captures
-    }
+    if workspace != folder.workspace:
+        shutil.move(str(workspace), str(folder.workspace))
+    result.captures = {c.point: {"file": folder.relative(c.path), "dropped": c.dropped} for c in captures}
     if result.error is None and lab.expect:
         t = time.perf_counter()
-        result.expectations = verify_run(lab, dep.plan, folder, result.steps)
+        result.expectations = mark_incomplete(lab.expect, verify_run(lab, dep.plan, folder, result.steps),
+                                              result.captures)
         result.timings["verify"] = time.perf_counter() - t
 
 
-def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[Any]:
+def verify_run(lab: Lab, plan, folder: RunFolder, steps: list[StepResult]) -> list[Any]:
     from socklab.verify import verify
     from socklab.verify.context import InterfaceInfo, NodeInfo, StepRecord, VerifyContext
 
@@ -171,7 +199,7 @@ def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[An
         })
         for n in plan.nodes
     }
-    captures = {c.on: folder / "pcap" / f"{c.on.replace(':', '-')}.pcap" for c in lab.captures}
+    captures = {str(c): folder.pcap(c) for c in lab.captures}
     records = tuple(
         StepRecord(id=s.id, node=s.node, command=s.command, exit_code=s.exit_code, timed_out=s.timed_out,
                    stdout=_read(s.stdout_path), stderr=_read(s.stderr_path), started=s.started, ended=s.ended)
@@ -182,25 +210,25 @@ def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[An
 
 def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     """Check a run folder's saved captures and outputs again, against its lab file or another."""
-    from socklab.errors import UsageError
     from socklab.model.loader import load_lab
     from socklab.plan import Plan
 
-    folder = folder.resolve()
+    run = RunFolder(Path(folder).resolve())
     try:
-        saved = json.loads((folder / "results.json").read_text())
-        plan = Plan.model_validate_json((folder / "plan.json").read_text())
+        saved = json.loads(run.results.read_text())
+        plan = Plan.model_validate_json(run.plan.read_text())
     except (OSError, ValueError) as err:
-        raise UsageError(f"{folder} is not a socklab run folder ({err})") from None
+        raise UsageError(f"{run} is not a socklab run folder ({err})") from None
     if lab is None:
-        lab = load_lab(folder / "lab.yaml")
+        lab = load_lab(run.lab_file)
         # the copy's folder is the run folder; keep the expectations, that is all verify needs
     steps = [StepResult(**{k: v for k, v in s.items() if k not in ("duration", "ok")}) for s in saved["steps"]]
-    result = RunResult(lab=lab.name, instance=saved["instance"], backend=saved["backend"], folder=folder,
+    result = RunResult(lab=lab.name, instance=saved["instance"], backend=saved["backend"], folder=run.path,
                        steps=steps, captures=saved.get("captures", {}))
     t = time.perf_counter()
-    result.expectations = verify_run(lab, plan, folder, steps)
+    result.expectations = mark_incomplete(lab.expect, verify_run(lab, plan, run, steps), result.captures)
     result.timings["verify"] = time.perf_counter() - t
+    write_report(run.path, {**saved, **result.to_dict()}, strict=False)
     return result
 
 
@@ -219,7 +247,8 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     """
     workspace.mkdir(parents=True, exist_ok=True)
     reference = getattr(lab.grading, "reference", "solution")
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", reference, "mutants", "README.md", "__pycache__", "runs")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", reference, "mutants", "README.md", "topology.svg",
+                                    "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}
@@ -238,19 +267,7 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     return workspace
 
 
-def _new_run_folder(base: Path, instance: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in range(1000):
-        folder = base / (f"{instance}-{stamp}" + (f"-{n}" if n else ""))
-        try:
-            folder.mkdir(parents=True)
-            return folder.resolve()
-        except FileExistsError:
-            continue
-    raise SocklabError(f"cannot create a run folder under {base}")
-
-
-def _write_manifest(lab: Lab, result: RunResult) -> None:
+def _write_manifest(lab: Lab, folder: RunFolder, result: RunResult) -> None:
     lab_text = lab.source.read_bytes() if lab.source else b""
     manifest = {
         "socklab": __version__, "lab": lab.name, "lab_file": str(lab.source) if lab.source else None,
@@ -259,9 +276,5 @@ def _write_manifest(lab: Lab, result: RunResult) -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if lab.source:
-        shutil.copy(lab.source, result.folder / "lab.yaml")
-    (result.folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def _write_results(result: RunResult) -> None:
-    (result.folder / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        shutil.copy(lab.source, folder.lab_file)
+    folder.manifest.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -61,6 +61,44 @@ def test_faulty_submission_loses_exactly_the_points_of_what_it_breaks(lab, case,
     assert all(t.feedback and t.feedback != "passed" for t in grade.tests if t.id in lost)
 
 
+def test_a_message_written_in_several_sends_scores_full_marks(tmp_path):
+    """Stream checks: the greeting in two segments (and the answer in three) is still the greeting."""
+    loaded = load_lab("tcp-hello")
+    sub = submission(tmp_path, "tcp-hello", "split", FIXTURES / "split-writes" / "tcp-hello")
+    grade = grade_one(loaded, sub, 0, tmp_path)
+    assert grade.gradable, grade.error
+    assert grade.score == grade.max_score, [(t.id, t.feedback) for t in grade.tests if not t.passed]
+    hello = json.loads((Path(grade.run_folder) / "results.json").read_text())
+    messages = {e["id"]: e["message"] for e in hello["expectations"]}
+    assert "23 bytes in 2 segments" in messages["hello"], messages["hello"]
+    assert "23 bytes in 3 segments" in messages["answer"], messages["answer"]
+
+
+def test_a_refused_connection_skips_what_needs_the_handshake(tmp_path):
+    loaded = load_lab("tcp-hello")
+    grade = grade_one(loaded, submission(tmp_path, "tcp-hello", "wrong-port", FIXTURES / "broken" / "tcp-hello" / "wrong-port"),
+                      0, tmp_path)
+    tests = {t.id: t for t in grade.tests}
+    assert not tests["handshake"].passed and not tests["handshake"].skipped
+    for check in ("hello", "answer", "close"):
+        assert tests[check].skipped and tests[check].score == 0
+        assert tests[check].feedback == "skipped: needs handshake, which failed"
+    # a real grade with failures and skipped checks, in every format, is valid for its consumer
+    import jsonschema
+    from lxml import etree
+
+    from socklab.grade.formats import gradescope, junit, prairielearn
+
+    schemas = Path(__file__).resolve().parents[1] / "schemas"
+    jsonschema.validate(gradescope(grade), json.loads((schemas / "gradescope-results.schema.json").read_text()))
+    jsonschema.validate(prairielearn(grade), json.loads((schemas / "prairielearn-results.schema.json").read_text()))
+    doc = etree.fromstring(junit([grade]).encode())
+    for xsd in ("jenkins-xunit-junit-10.xsd", "windyroad-JUnit.xsd"):
+        schema = etree.XMLSchema(etree.parse(str(schemas / xsd)))
+        assert schema.validate(doc), (xsd, schema.error_log.last_error)
+    assert doc.find("testsuite").get("skipped") == "3"
+
+
 def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):
     lab = load_lab("tcp-hello")
     grade = grade_one(lab, submission(tmp_path, "tcp-hello", "no-client", drop="client.py"), 0, tmp_path)
@@ -78,7 +116,7 @@ def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):
     ("case", "feedback"),
     [
         ("fork-bomb", "Resource temporarily unavailable"),
-        ("memory-hog", "MemoryError"),
+        ("memory-hog", "killed: over the memory limit (1 GiB resident)"),
         ("infinite-loop", "timed out"),
         ("never-exits", "timed out"),
         ("output-flood", "File too large"),
@@ -109,8 +147,10 @@ def test_twenty_submissions_two_at_a_time_without_cross_talk(tmp_path):
         broken = FIXTURES / "broken" / "tcp-hello" / "wrong-payload" if n % 3 == 0 else None
         subs.append(submission(tmp_path, "tcp-hello", f"s{n:02d}", broken))
     started = time.monotonic()
-    grades = grade_many(lab, subs, jobs=2, runs_dir=tmp_path / "runs")
+    report = grade_many(lab, subs, jobs=2, runs_dir=tmp_path / "runs")
     elapsed = time.monotonic() - started
+    assert report.stopped_by is None and not report.infrastructure_failures
+    grades = report.grades
     assert [g.submission for g in grades] == [f"s{n:02d}" for n in range(20)]
     for n, grade in enumerate(grades):
         assert grade.gradable, grade.error
@@ -143,6 +183,23 @@ def test_cli_grade_formats_and_exit_codes(tmp_path):
     assert summary.read_text().splitlines()[1].startswith("good,25,25,True")
     r = subprocess.run([*cli, str(good), "--format", "pdf"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "--format" in r.stderr
+
+
+def test_prairielearn_exit_code_is_zero_once_results_are_written(tmp_path):
+    """PrairieLearn's grader host ignores results.json after a non-zero exit: not-gradable must still exit 0."""
+    env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src")}
+    good = submission(tmp_path, "tcp-hello", "good")
+    blocked = tmp_path / "runs-is-a-file"
+    blocked.write_text("")
+    out = tmp_path / "results.json"
+    cli = [sys.executable, "-m", "socklab.cli", "grade", "tcp-hello", str(good), "--runs-dir", str(blocked), "-o", str(out)]
+    r = subprocess.run([*cli, "--format", "prairielearn"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert data["gradable"] is False and data["message"]
+    r = subprocess.run([*cli, "--format", "gradescope"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0  # other formats keep the infrastructure exit code
+    assert json.loads(out.read_text())["output"].startswith("NOT GRADED: ")
 
 
 def test_a_submission_cannot_replace_a_file_the_lab_provides(tmp_path):

@@ -27,7 +27,7 @@ def test_exact_ids_win_over_globs_and_unlisted_tests_pass():
 def _grade(*tests: tuple[str, str, str]) -> Grade:
     return Grade(submission="m", lab="tcp-hello", tests=[
         CheckGrade(id=i, title=i, score=0.0 if s != "passed" else 1.0, max_score=1.0, passed=s == "passed",
-                   visibility="visible", feedback=f, status=s) for i, s, f in tests])
+                   visibility="visible", feedback=f, skipped=s == "skipped") for i, s, f in tests])
 
 
 def test_compare_flags_wrong_verdicts_missing_phrases_and_unknown_ids():

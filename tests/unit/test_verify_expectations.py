@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from socklab.verify.expectations import Expectation, Expectations, PacketMatch
+from socklab.model.expectations import Expectation, Expectations, PacketMatch
 
 LIST = TypeAdapter(Expectations)
 README = Path(__file__).resolve().parents[2] / "docs" / "expectations.md"
@@ -93,7 +93,7 @@ def test_normalisation():
         (one(packet={"payload": {}}), "0.packet.payload", "payload needs one of"),
         (one(), "0", "an expectation needs exactly one check among packet, sequence"),
         (one(packet={}, output={"node": "a", "exit_code": 0}), "0", "found packet, output"),
-        (one(tcp_handshake={"server": "s:1"}, count=1), "0", "count and none apply to packet checks only"),
+        (one(tcp_handshake={"server": "s:1"}, count=1), "0", "count and none apply to packet and retransmissions checks only"),
         (one(packet={}, count=1, none=True), "0", "use either count or none"),
         (one(packet={}, within="2s"), "0", "within needs after"),
         (one(output={"node": "a", "exit_code": 0}, after="x"), "0", "after/within apply to capture checks"),
@@ -136,7 +136,7 @@ def test_references_for_the_loader():
 
 
 def test_loading_expectations_does_not_import_scapy():
-    code = "import sys, socklab.verify.expectations, socklab.verify; print(any(m.startswith('scapy') for m in sys.modules))"
+    code = "import sys, socklab.model.expectations, socklab.verify; print(any(m.startswith('scapy') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from socklab.errors import SocklabError
-from socklab.grade.spec import GradingSpec, Pairing, pairing_id
+from socklab.model.grading import GradingSpec, Pairing, pairing_id
 from socklab.model.lab import Lab
 
 

@@ -6,10 +6,11 @@ An infrastructure failure is "not graded" with its reason, never the student's z
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from socklab.capture_loss import is_incomplete
 from socklab.grade.pairing import PairingPlan, plan_pairings
-from socklab.grade.spec import GradingSpec
+from socklab.model.grading import GradingSpec
 from socklab.model.lab import Lab
 from socklab.run import RunResult
 
@@ -26,13 +27,16 @@ class CheckGrade:
     visibility: str
     feedback: str  # what was expected and what was seen
     output: str = ""  # the tail of the programs' output that matters for this test
-    status: str = ""  # passed | failed | skipped (not checked: a file is missing, a prerequisite failed)
+    skipped: bool = False  # not checked: a prerequisite (needs) did not pass, or a file is missing
     pairing: str = ""  # the pairing whose run this test comes from ("" without pairings)
-    check: str = ""  # the expectation checked (id is "pairing:check" with pairings)
+    check: str = ""  # the expectation checked (the id is "pairing:check" with pairings)
 
     def __post_init__(self) -> None:
-        self.status = self.status or ("passed" if self.passed else "failed")
         self.check = self.check or self.id
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else "passed" if self.passed else "failed"
 
 
 @dataclass
@@ -48,12 +52,18 @@ class PairingGrade:
     run_folder: str | None = None
 
 
+Failure = Literal["submission", "infrastructure", "crash", "stopped"]
+"""Why a submission was not graded: its own fault (unusable archive), the lab's machinery,
+a bug in grading, or grading stopped (Ctrl-C, a failed pre-check) before it."""
+
+
 @dataclass
 class Grade:
     submission: str
     lab: str
     gradable: bool = True
     error: str | None = None  # why it could not be graded (infrastructure), or a crash of grading
+    failure: Failure | None = None  # the kind of `error`
     missing: list[str] = field(default_factory=list)
     tests: list[CheckGrade] = field(default_factory=list)
     pairings: list[PairingGrade] = field(default_factory=list)
@@ -61,6 +71,7 @@ class Grade:
     run_folder: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+    sandbox: dict[str, str] = field(default_factory=dict)  # what isolated the programs: view, limits
 
     @property
     def score(self) -> float:
@@ -93,7 +104,7 @@ def dependent_checks(lab: Lab, spec: GradingSpec, filename: str) -> set[str]:
 
 
 def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, missing: list[str]) -> Grade:
-    """The grade of one plain run (a lab without pairings)."""
+    """The grade of one plain run (as if the lab declared no pairings)."""
     return grade_runs(lab, spec, [(plan_pairings(lab, spec.model_copy(update={"pairings": []}))[0], run)],
                       submission, missing)
 
@@ -103,29 +114,27 @@ def grade_runs(lab: Lab, spec: GradingSpec, runs: list[tuple[PairingPlan, RunRes
     """One grade from the runs of a submission's pairings (a run is None when the pairing had
     nothing of the student's to run)."""
     grade = Grade(submission=submission, lab=lab.name, missing=missing)
-    first = next((run for _, run in runs if run is not None), None)
-    if first is not None:
-        grade.run_folder = str(first.folder)
-        grade.timings = _sum_timings([run.timings for _, run in runs if run is not None])
-        grade.duration = grade.timings.get("total", 0.0)
+    done = [run for _, run in runs if run is not None]
+    if done:
+        grade.run_folder, grade.sandbox = str(done[0].folder), done[0].sandbox or {}
+        grade.timings = _sum_timings([run.timings for run in done])
+        grade.duration = max(run.timings.get("total", 0.0) for run in done)  # they run side by side
     verdicts = []
     for plan, run in runs:
         if run is not None and run.error:
-            grade.gradable = False
+            grade.gradable, grade.failure = False, "infrastructure"
             grade.error = f"the lab could not run{f' ({plan.words()})' if plan.id else ''}: {run.error}"
             return grade
         tests = _pairing_tests(lab, spec, plan, run, [m for m in missing if m in plan.student_files], grade)
-        if not grade.gradable:
-            return grade
         grade.tests += tests
         if plan.id:
-            failed = [t.check for t in tests if t.status != "passed"]
-            pg = PairingGrade(id=plan.id, under_test=plan.under_test, sides=dict(plan.sides),
-                              score=round(sum(t.score for t in tests), 4),
-                              max_score=round(sum(t.max_score for t in tests), 4), verdict=plan.verdict(failed),
-                              run_folder=str(run.folder) if run is not None else None)
-            grade.pairings.append(pg)
-            verdicts.append(pg.verdict)
+            failed = [t.check for t in tests if not t.passed]
+            pairing = PairingGrade(id=plan.id, under_test=plan.under_test, sides=dict(plan.sides),
+                                   score=round(sum(t.score for t in tests), 4),
+                                   max_score=round(sum(t.max_score for t in tests), 4), verdict=plan.verdict(failed),
+                                   run_folder=str(run.folder) if run is not None else None)
+            grade.pairings.append(pairing)
+            verdicts.append(pairing.verdict)
     problems = [f"step {s.id}{f' ({plan.id})' if plan.id else ''}: {s.problem}"
                 for plan, run in runs if run is not None for s in run.steps if not s.ok]
     grade.summary = "\n".join(verdicts + [f"missing file: {m}" for m in missing] + problems)
@@ -134,6 +143,7 @@ def grade_runs(lab: Lab, spec: GradingSpec, runs: list[tuple[PairingPlan, RunRes
 
 def _pairing_tests(lab: Lab, spec: GradingSpec, plan: PairingPlan, run: RunResult | None, missing: list[str],
                    grade: Grade) -> list[CheckGrade]:
+    """The tests of one pairing's run: the checks it grades, attributed to the side under test."""
     skipped: dict[str, str] = {}
     for filename in missing:
         for check in dependent_checks(lab, spec, filename):
@@ -153,19 +163,25 @@ def _pairing_tests(lab: Lab, spec: GradingSpec, plan: PairingPlan, run: RunResul
         common = dict(id=plan.test_id(expectation.id), title=title, max_score=max_score, visibility=visibility,
                       pairing=plan.id, check=expectation.id)
         if expectation.id in skipped:
-            tests.append(CheckGrade(**common, score=0.0, passed=False, status="skipped",
+            tests.append(CheckGrade(**common, score=0.0, passed=False, skipped=True,
                                     feedback=f"not checked: the submission has no {skipped[expectation.id]}"))
             continue
+        if result is not None and is_incomplete(result.error):  # the capture's fault, never the student's
+            tests.append(CheckGrade(**common, score=0.0, passed=False, feedback=result.error or ""))
+            grade.gradable, grade.failure = False, "infrastructure"
+            grade.error = grade.error or f"infrastructure: {result.error}"
+            continue
         if result is None or result.error:
-            grade.gradable = False
+            grade.gradable, grade.failure = False, "infrastructure"
             grade.error = f"check {expectation.id} could not run: {result.error if result else 'no result'}"
-            return []
+            continue
         output = _related_output(expectation, steps, plan.reference_steps)
         feedback = "passed" if result.passed else "\n".join(x for x in (result.message, result.diff) if x)
         if plan.mixed and not result.passed:
             feedback = f"{plan.words()}: {feedback}"
         tests.append(CheckGrade(**common, score=max_score if result.passed else 0.0, passed=result.passed,
-                                feedback=feedback, output="" if result.passed else output))
+                                feedback=feedback, output="" if result.passed or result.skipped else output,
+                                skipped=result.skipped))
     return tests
 
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from socklab.model.lab import Interface, Lab, Link, Node, Route
-from socklab.model.spec import CaptureSpec, InterfaceSpec, LabSpec, NodeSpec
+from socklab.model.lab import CapturePoint, IfaceRef, Interface, Lab, Link, Node, Route, Step
+from socklab.model.spec import InterfaceSpec, LabSpec, NodeSpec
 
 FieldPath = tuple[str | int, ...]
 
@@ -39,25 +39,32 @@ class _Draft:
 def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
     drafts = _wire_links(spec)
     _check_declared_interfaces(spec, drafts)
-    _allocate(spec, drafts)
+    # Indexes by link and by node, so that nothing below scans every interface per link
+    # or per node (issue 15: that made loading a 10,000-node lab quadratic).
+    by_link: dict[int, list[_Draft]] = {}
+    by_node: dict[str, list[_Draft]] = {}
+    for draft in drafts.values():  # insertion order: a link's ends in endpoint order
+        by_link.setdefault(draft.link, []).append(draft)
+        by_node.setdefault(draft.node, []).append(draft)
+    _allocate(spec, by_link)
     _check_addresses(spec, drafts)
-    nodes = tuple(_build_node(name, node, drafts) for name, node in spec.nodes.items())
+    nodes = tuple(_build_node(name, node, by_node.get(name, [])) for name, node in spec.nodes.items())
     links = tuple(
-        Link(index=i, a=_wired_end(drafts, i, 0), b=_wired_end(drafts, i, 1), mtu=link.mtu)
+        Link(index=i, a=_key(by_link[i][0]), b=_key(by_link[i][1]), mtu=link.mtu)
         for i, link in enumerate(spec.links)
     )
     _check_routes(spec, nodes)
-    _check_scenario(spec)
+    scenario = _resolve_scenario(spec)
     captures = _resolve_captures(spec, nodes)
-    _check_expectations(spec, captures)
-    _check_grading(spec)
+    _check_expectations(spec, scenario, captures)
+    _check_grading(spec, scenario)
     return Lab(
         name=spec.name,
         description=spec.description,
         backend=spec.backend,
         nodes=nodes,
         links=links,
-        scenario=tuple(spec.scenario),
+        scenario=scenario,
         captures=captures,
         expect=tuple(spec.expect),
         grading=spec.grading,
@@ -129,9 +136,9 @@ def _check_declared_interfaces(spec: LabSpec, drafts: dict[tuple[str, str], _Dra
                 raise ResolveError(where, f"interface {name}:{iface_name} is not connected by any link")
 
 
-def _allocate(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
+def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
     """Give addresses from link and switch subnets to interfaces that have none, in link order."""
-    taken = {str(a.ip) for d in drafts.values() for a in (*d.ipv4, *d.ipv6)}
+    taken = {str(a.ip) for ends in by_link.values() for d in ends for a in (*d.ipv4, *d.ipv6)}
     pools: dict[tuple[str, int | str], Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
 
     def next_free(key: tuple[str, int | str], net: ipaddress.IPv4Network | ipaddress.IPv6Network, path: FieldPath):
@@ -143,7 +150,7 @@ def _allocate(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
         raise ResolveError(path, f"subnet {net} has no free address left")
 
     for i, link in enumerate(spec.links):
-        for draft in sorted((d for d in drafts.values() if d.link == i), key=lambda d: _end_index(spec, d, i)):
+        for draft in sorted(by_link[i], key=lambda d: _end_index(spec, d, i)):
             node = spec.nodes[draft.node]
             if node.kind == "switch":
                 continue
@@ -210,8 +217,8 @@ def _check_addresses(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> No
                 )
 
 
-def _build_node(name: str, spec: NodeSpec, drafts: dict[tuple[str, str], _Draft]) -> Node:
-    mine = sorted((d for d in drafts.values() if d.node == name), key=lambda d: (d.link, d.name))
+def _build_node(name: str, spec: NodeSpec, drafts: list[_Draft]) -> Node:
+    mine = sorted(drafts, key=lambda d: (d.link, d.name))
     interfaces = tuple(
         Interface(
             node=name, name=d.name, link=d.link, peer_node=d.peer[0], peer_iface=d.peer[1],
@@ -233,9 +240,8 @@ def _build_node(name: str, spec: NodeSpec, drafts: dict[tuple[str, str], _Draft]
     )
 
 
-def _wired_end(drafts: dict[tuple[str, str], _Draft], link: int, end: int) -> tuple[str, str]:
-    pair = [k for k, d in drafts.items() if d.link == link]
-    return pair[end]
+def _key(draft: _Draft) -> IfaceRef:
+    return IfaceRef(draft.node, draft.name)
 
 
 def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
@@ -252,38 +258,43 @@ def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
                 )
 
 
-def _check_scenario(spec: LabSpec) -> None:
+def _resolve_scenario(spec: LabSpec) -> tuple[Step, ...]:
     ids: set[str] = set()
+    steps = []
     for index, step in enumerate(spec.scenario):
         if step.node not in spec.nodes:
             raise ResolveError(("scenario", index, "node"), f"unknown node {step.node!r}")
         if spec.nodes[step.node].kind == "switch":
             raise ResolveError(("scenario", index, "node"), f"{step.node} is a switch; steps run on hosts and routers")
-        step_id = step.id or f"step{index + 1}"
-        if step_id in ids:
-            raise ResolveError(("scenario", index, "id"), f"duplicate step id {step_id!r}")
-        ids.add(step_id)
+        resolved = Step.from_spec(step, index)
+        if resolved.id in ids:
+            raise ResolveError(("scenario", index, "id"), f"duplicate step id {resolved.id!r}")
+        ids.add(resolved.id)
+        steps.append(resolved)
+    return tuple(steps)
 
 
-def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CaptureSpec, ...]:
+def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CapturePoint, ...]:
     if spec.capture == "none":
         return ()
     if spec.capture == "all":
-        return tuple(
-            CaptureSpec(on=f"{n.name}:{i.name}") for n in nodes if n.kind != "switch" for i in n.interfaces
-        )
+        return tuple(CapturePoint(n.name, i.name) for n in nodes if n.kind != "switch" for i in n.interfaces)
     by_name = {n.name: n for n in nodes}
+    points = []
     for index, cap in enumerate(spec.capture):
-        node, _, iface = cap.on.partition(":")
-        if node not in by_name or not any(i.name == iface for i in by_name[node].interfaces):
+        ref = IfaceRef.parse(cap.on)
+        point = CapturePoint(ref.node, ref.iface, cap.filter, cap.buffer)
+        node = by_name.get(point.node)
+        if node is None or not any(i.name == point.iface for i in node.interfaces):
             raise ResolveError(("capture", index), f"no interface {cap.on} in this lab")
-    return tuple(spec.capture)
+        points.append(point)
+    return tuple(points)
 
 
-def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> None:
+def _check_expectations(spec: LabSpec, scenario: tuple[Step, ...], captures: tuple[CapturePoint, ...]) -> None:
     """Expectations may only name the lab's nodes, steps and captures."""
-    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
-    points = {c.on for c in captures}
+    steps = {step.id for step in scenario}
+    points = {str(c) for c in captures}
     for index, expectation in enumerate(spec.expect):
         refs = expectation.references()
         for node in sorted(refs["nodes"] - set(spec.nodes)):
@@ -293,12 +304,41 @@ def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> Non
         for cap in sorted(refs["captures"]):
             if ":" in cap and cap not in points:
                 raise ResolveError(("expect", index), f"{expectation.id}: {cap} is not captured (captures: {', '.join(sorted(points)) or 'none'})")
+    _check_needs(spec)
 
 
-def _check_grading(spec: LabSpec) -> None:
+def _check_needs(spec: LabSpec) -> None:
+    """`needs` names expectations of this lab, and prerequisites never form a cycle."""
+    index = {e.id: i for i, e in enumerate(spec.expect)}
+    for i, expectation in enumerate(spec.expect):
+        for j, need in enumerate(expectation.needs):
+            if need not in index:
+                raise ResolveError(("expect", i, "needs", j), f"{expectation.id} needs unknown expectation {need!r} "
+                                                              f"(expectations: {', '.join(index)})")
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+
+    def visit(eid: str, path: list[str]) -> None:
+        state[eid] = 1
+        exp = spec.expect[index[eid]]
+        for j, need in enumerate(exp.needs):
+            if need == eid:
+                raise ResolveError(("expect", index[eid], "needs", j), f"{eid} needs itself")
+            if state.get(need) == 1:
+                cycle = [*path[path.index(need):], eid, need] if need in path else [eid, need]
+                raise ResolveError(("expect", index[eid], "needs", j), f"needs form a cycle: {' -> '.join(cycle)}")
+            if need not in state:
+                visit(need, [*path, eid])
+        state[eid] = 2
+
+    for e in spec.expect:
+        if e.id not in state:
+            visit(e.id, [])
+
+
+def _check_grading(spec: LabSpec, scenario: tuple[Step, ...]) -> None:
     if spec.grading is None:
         return
-    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
+    steps = {step.id for step in scenario}
     checks = {e.id for e in spec.expect}
     for name, file_spec in spec.grading.files.items():
         for step in file_spec.steps:

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 
 from socklab.errors import SocklabError
+from socklab.model.expectations import split_endpoint
 from socklab.verify.context import NodeInfo
-from socklab.verify.expectations import split_endpoint
 from socklab.verify.frames import Frame, ip_text, mac_text
 
 __all__ = ["Ends", "Resolver", "SpecError", "pack_ip", "pack_mac", "split_endpoint"]
@@ -51,6 +51,10 @@ class Ends:
         if src:
             return f.ipsrc in self.ips or f.esrc in self.macs
         return f.ipdst in self.ips or f.edst in self.macs
+
+    def at(self, f: Frame, src: bool) -> bool:
+        """has(), and the TCP/UDP source (src) or destination port is this endpoint's port, if it has one."""
+        return self.has(f, src) and (self.port is None or (f.sport if src else f.dport) == self.port)
 
 
 def pack_ip(s: str) -> bytes:
