@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from socklab.errors import InfrastructureError
+from socklab.grade.pairing import reference_folder
 from socklab.model.grading import Limits
 from socklab.model.lab import Step
 from socklab.sandbox import cgroups, view
@@ -59,6 +60,7 @@ class Sandbox:
     raw_nodes: set[str]  # nodes whose programs may open raw and packet sockets
     isolation: Isolation = FULL
     student_nodes: set[str] = field(default_factory=set)  # nodes where student steps run (docker limits)
+    reference_steps: set[str] = field(default_factory=set)  # lab steps running the reference peers (pairings)
     # decided by prepare()
     workspace: Path | None = None
     backend: str = ""
@@ -116,7 +118,9 @@ class Sandbox:
         student = step.id in self.student_steps
         if not student:
             if self.private_view and self.workspace is not None:
-                return view.bwrap_argv(self.workspace, step.node, caps=LAB_CAPS)
+                # a reference peer sees its own folder, not the student's workspace (grade/pairing.py)
+                seen = reference_folder(self.workspace) if step.id in self.reference_steps else self.workspace
+                return view.bwrap_argv(seen, step.node, caps=LAB_CAPS)
             return []
         caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
