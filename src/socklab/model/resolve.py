@@ -146,7 +146,7 @@ def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
         for addr in pool:
             if str(addr) not in taken:
                 taken.add(str(addr))
-                return ipaddress.ip_interface(f"{addr}/{net.prefixlen}")
+                return ipaddress.ip_interface((addr, net.prefixlen))  # no string to parse again
         raise ResolveError(path, f"subnet {net} has no free address left")
 
     for i, link in enumerate(spec.links):
