@@ -233,15 +233,17 @@ def run_socklab_mem(lab, instance: str) -> tuple[float, float, float]:
             dep.down()
 
 
-def _socklab_exe() -> str:
-    exe = REPO / ".venv" / "bin" / "socklab"
-    return str(exe) if exe.exists() else (shutil.which("socklab") or "socklab")
+def _socklab_cli() -> tuple[list[str], dict[str, str]]:
+    """`python -m socklab.cli` of this tree (the bench may run from a copy of it)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return [sys.executable, "-m", "socklab.cli"], env
 
 
 def run_cli(argv: list[str]) -> tuple[float, int]:
     """Seconds and peak RSS (kB) of one `socklab ...` process, end to end."""
+    cli, env = _socklab_cli()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([_socklab_exe(), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*cli, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -258,7 +260,8 @@ def cli_updown(lab_dir: Path, instance: str) -> tuple[float, float, int]:
     try:
         up_s, rss = run_cli(["up", str(lab_dir), "--name", instance])
     except BaseException:
-        subprocess.run([_socklab_exe(), "down", instance], capture_output=True)
+        cli, env = _socklab_cli()
+        subprocess.run([*cli, "down", instance], capture_output=True, env=env)
         raise
     down_s, _ = run_cli(["down", instance])
     return up_s, down_s, rss
