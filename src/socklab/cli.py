@@ -230,7 +230,8 @@ def run(
 
     Uses the instance if it is already up (and leaves it up). Every run writes a folder
     runs/<instance>-<timestamp>/ with the plan, step outputs, pcaps and results.json.
-    Exit code: 0 every step and expectation met, 1 not, 2 bad input, 3 infrastructure failure.
+    Exit code: 0 every step and expectation met, 1 not, 2 bad input or not gradable (a capture
+    lost packets: its checks are "not graded"), 3 infrastructure failure.
 
     Example: socklab run tcp-hello
     """
@@ -250,7 +251,8 @@ def run(
         print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
     elif len(results) > 1:
         _out(*run_verdicts(results))
-    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.FAILED for r in results]
+    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.NOT_GRADABLE if r.incomplete
+             else Exit.FAILED for r in results]
     raise typer.Exit(max(codes))
 
 
@@ -320,7 +322,8 @@ def verify(
 ) -> None:
     """Check a run's saved captures and outputs again, without re-running anything.
 
-    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not.
+    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not, 2 not
+    gradable (a capture lost packets: its checks are "not graded").
     """
     from socklab.model.loader import load_lab
     from socklab.run import reverify
@@ -332,27 +335,91 @@ def verify(
         from socklab.render import run_report
 
         _out(*run_report(result))
-    raise typer.Exit(Exit.OK if result.ok else Exit.FAILED)
+    raise typer.Exit(Exit.OK if result.ok else Exit.NOT_GRADABLE if result.incomplete else Exit.FAILED)
+
+
+@app.command()
+def graph(
+    lab: LabArg,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="svg, png, mermaid or dot (default: from -o's suffix, else svg).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """Draw a lab's topology from its lab file alone: no root, nothing is brought up.
+
+    Hosts, routers and switches get distinct shapes; interfaces show their addresses,
+    links their subnets. PNG is rendered by headless Chromium (if installed).
+
+    Examples: socklab graph routed -o routed.svg    socklab graph tcp-hello -f mermaid
+    """
+    from socklab.model.loader import load_lab
+    from socklab.report.graph import choose_format, render_graph
+
+    chosen = choose_format(fmt, output)
+    if chosen == "png" and output is None and sys.stdout.isatty():
+        raise UsageError("a PNG is binary: give -o FILE.png (or pipe the output)")
+    data = render_graph(load_lab(lab), chosen)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
+    open_: Annotated[bool, typer.Option(
+        "--open", help="Open it in a browser (without one, print where it is).")] = False,
+) -> None:
+    """(Re)build a run folder's report.html: topology, timeline, packet ladders, expectations.
+
+    run, grade and verify write it already; this rebuilds it (e.g. after an upgrade) from
+    the folder's files. The page is self-contained: it works offline and can be mailed.
+    """
+    from socklab.report import write_report
+
+    path = write_report(folder)
+    print(path)
+    if open_:
+        from socklab.report.opener import open_in_browser
+
+        if not open_in_browser(path):
+            _out(f"no browser to open here: open {path.as_uri()} yourself", stderr=True)
 
 
 @app.command()
 def capture(
     instance: InstanceArg,
-    point: Annotated[str, typer.Argument(
-        help="NODE or NODE:IFACE (default: the node's first interface).", metavar="NODE[:IFACE]")],
-    write: Annotated[str | None, typer.Option("--write", "-w", help="Write pcap to FILE, or '-' for stdout.")] = None,
+    points: Annotated[list[str] | None, typer.Argument(
+        help="NODE or NODE:IFACE, one or more (default: the lab's capture points).", metavar="[NODE[:IFACE]]...")] = None,
+    write: Annotated[str | None, typer.Option(
+        "--write", "-w", help="Write to FILE, or '-' for stdout: pcap for one point, pcapng for several.")] = None,
     bpf: Annotated[str | None, typer.Option("--filter", "-f", help="A BPF filter, e.g. 'udp port 53'.")] = None,
     count: Annotated[int | None, typer.Option("--count", "-c", help="Stop after this many packets.")] = None,
 ) -> None:
-    """Capture live on a node interface of a running lab (tcpdump inside the node).
+    """Capture live in a running lab: one wire, or several into one pcapng (an interface per node:iface).
 
-    Without -w, prints one line per packet. Open it in Wireshark while it runs:
-    socklab capture tcp-hello server -w - | wireshark -k -i -
+    Without -w, prints one line per packet. Every wire at once in Wireshark:
+    socklab capture tcp-hello -w - | wireshark -k -i -
     """
-    from socklab.capture import live_argv
+    from socklab.capture.live import live_points, stream, text_lines
     from socklab.deployment import attach, instance_of
 
-    _exec(live_argv(attach(instance_of(instance)), point, write, bpf, count))
+    dep = attach(instance_of(instance))
+    where = live_points(dep, points or [], bpf)
+    if write is None:
+        if len(where) == 1:
+            from socklab.capture import live_argv
+
+            _exec(live_argv(dep, str(where[0][0]), None, bpf, count))
+        text_lines(where, sys.stdout, count)
+        return
+    if write == "-":
+        stream(where, sys.stdout.buffer, count)
+    else:
+        with open(write, "wb") as out:
+            stream(where, out, count)
 
 
 @app.command()

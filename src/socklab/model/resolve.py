@@ -283,7 +283,7 @@ def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CapturePo
     points = []
     for index, cap in enumerate(spec.capture):
         ref = IfaceRef.parse(cap.on)
-        point = CapturePoint(ref.node, ref.iface, cap.filter)
+        point = CapturePoint(ref.node, ref.iface, cap.filter, cap.buffer)
         node = by_name.get(point.node)
         if node is None or not any(i.name == point.iface for i in node.interfaces):
             raise ResolveError(("capture", index), f"no interface {cap.on} in this lab")
