@@ -39,6 +39,9 @@ class Sandbox(Protocol):
     def env(self) -> dict[str, str]:
         """Environment overrides for wrapped steps."""
 
+    def pass_fds(self, step: Step) -> tuple[int, ...]:
+        """File descriptors the wrapped command reads (handed over once, after wrap())."""
+
     def exit_code(self, step: Step, code: int | None) -> int | None:
         """The step's exit status as the program gave it (a wrapper may encode signals)."""
 
@@ -134,8 +137,14 @@ class StepRunner:
                             expected_exit=spec.exit_code, stdout_path=str(out), stderr_path=str(err))
         with open(out, "wb") as fo, open(err, "wb") as fe:
             result.started = time.time()
-            proc = subprocess.Popen(self.argv(spec), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
-                                    start_new_session=True)
+            argv = self.argv(spec)
+            fds = self.sandbox.pass_fds(spec) if self.sandbox else ()
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                                        start_new_session=True, pass_fds=fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
         return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
 
     def run(self, spec: Step) -> StepResult:
