@@ -18,6 +18,7 @@ from typing import Protocol
 
 from socklab import nsutil
 from socklab.deployment import Deployment
+from socklab.errors import UsageError
 from socklab.model.lab import Readiness, Step
 from socklab.runfolder import RunFolder
 
@@ -109,6 +110,26 @@ def node_argv(deployment: Deployment, node: str, argv: list[str] | tuple[str, ..
     """argv that runs a command in a node with exactly this environment on top of the node's."""
     chdir = ["-C", cwd] if cwd else []
     return deployment.exec_argv(node, [*(wrap or []), "env", *chdir, *(f"{k}={v}" for k, v in env.items()), *argv])
+
+
+def user_command(command: list[str]) -> list[str]:
+    """The CMD of `socklab exec INSTANCE NODE -- CMD...`."""
+    command = command[1:] if command[:1] == ["--"] else command
+    if not command:
+        raise UsageError("no command given: socklab exec INSTANCE NODE -- CMD...")
+    return command
+
+
+def command_argv(deployment: Deployment, node: str, command: list[str]) -> list[str]:
+    """`socklab exec`: a user's command in a node, in the environment of scenario steps."""
+    return node_argv(deployment, node, user_command(command), node_env(deployment))
+
+
+def shell_argv(deployment: Deployment, node: str, shell: str) -> list[str]:
+    """`socklab shell`: an interactive shell in a node (bash without the user's rc files)."""
+    prompt = {"PS1": f"[{deployment.instance}:{node}] \\w# "}
+    argv = [shell, "--norc"] if shell.endswith("bash") else [shell]
+    return node_argv(deployment, node, argv, {**node_env(deployment), **prompt})
 
 
 class StepRunner:
