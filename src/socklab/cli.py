@@ -290,6 +290,37 @@ def grade(
 
 
 @app.command()
+def selftest(
+    labs: Annotated[list[str], typer.Argument(
+        help="Labs to check (folders, lab.yaml files or shipped names).", metavar="LAB...")],
+    as_json: JsonOpt = False,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
+    backend: BackendOpt = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Keep the run folders here (default: discarded).")] = None,
+) -> None:
+    """Check a lab's grading: its solution gets full marks, each mutant loses exactly what its expect.yaml says.
+
+    Mutants are labs/<lab>/mutants/<name>/ (the mutated files and an expect.yaml). Prints a
+    verdict matrix per lab. Exit code 0 when everything is as expected, 1 when not.
+
+    Example: socklab selftest tcp-hello udp-hello --jobs 4
+    """
+    from socklab.grade.selftest import selftest as run_selftest
+    from socklab.model.loader import load_lab
+    from socklab.render import selftest_progress, selftest_tables
+
+    loaded = [load_lab(lab) for lab in labs]
+    on_done = None if as_json else (lambda outcome: _out(selftest_progress(outcome), stderr=True))
+    report = run_selftest(loaded, jobs or os.cpu_count() or 1, runs_dir, backend, on_done=on_done)
+    if as_json:
+        _json(report.to_dict())
+    else:
+        _out(*selftest_tables(report))
+    raise typer.Exit(Exit.OK if report.ok else Exit.FAILED)
+
+
+@app.command()
 def verify(folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestamp>).")],
            lab: Annotated[str | None, _arg("Check against this lab file instead of the run's copy.", "[LAB]")] = None,
            as_json: JsonOpt = False) -> None:

@@ -53,6 +53,15 @@ class Sandbox(Protocol):
         """After the run: make sure nothing of the student's survives."""
 
 
+class LabPrograms(Protocol):
+    """Lab-provided programs that run outside the student's view (the grader's reference peers)."""
+
+    steps: frozenset[str]  # the steps that run them, from the folder `place` returns
+
+    def place(self, workspace: Path) -> Path:
+        """Put the programs into a folder of their own, out of the student programs' view."""
+
+
 @dataclass
 class StepResult:
     id: str
@@ -136,9 +145,10 @@ class StepRunner:
     """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
 
     def __init__(self, deployment: Deployment, workspace: Path, folder: RunFolder, env: dict[str, str],
-                 sandbox: Sandbox | None = None):
+                 sandbox: Sandbox | None = None, folders: dict[str, Path] | None = None):
         self.dep = deployment
         self.workspace = workspace
+        self.folders = folders or {}  # step id -> where it runs instead of the workspace (reference peers)
         self.folder = folder
         self.env = env
         self.sandbox = sandbox
@@ -146,11 +156,14 @@ class StepRunner:
         folder.steps_dir.mkdir(parents=True, exist_ok=True)
 
     def argv(self, spec: Step) -> list[str]:
-        cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
+        cwd = str(self.cwd_of(spec.id) / spec.cwd) if spec.cwd else str(self.cwd_of(spec.id))
         wrap = self.sandbox.wrap(spec) if self.sandbox else []
         overrides = self.sandbox.env() if wrap and self.sandbox else {}
         outer = self.sandbox.host_wrap(spec) if self.sandbox else []
         return [*outer, *node_argv(self.dep, spec.node, spec.argv, {**self.env, **overrides, **spec.env}, cwd, wrap)]
+
+    def cwd_of(self, step_id: str) -> Path:
+        return self.folders.get(step_id, self.workspace)
 
     def start(self, spec: Step) -> RunningStep:
         out, err = self.folder.stdout(spec.id), self.folder.stderr(spec.id)
@@ -194,7 +207,7 @@ class StepRunner:
                 except subprocess.TimeoutExpired:
                     if time.monotonic() >= step.deadline:
                         step.result.timed_out = True
-                    else:
+                    elif step.result.problem is None:  # "not ready" says more
                         step.result.problem = f"still running {GRACE:g}s after the last step (killed)"
         for step in self.background:
             if step.proc.poll() is None:
@@ -270,7 +283,7 @@ def _readiness_check(runner: StepRunner, step: RunningStep, ready: Readiness):
         paths = (Path(step.result.stdout_path), Path(step.result.stderr_path))
         return lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)
     target = str(ready.value)
-    path = target if target.startswith("/") else str(runner.workspace / (step.spec.cwd or "") / target)
+    path = target if target.startswith("/") else str(runner.cwd_of(step.spec.id) / (step.spec.cwd or "") / target)
     return lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0
 
 

@@ -347,6 +347,10 @@ def _check_grading(spec: LabSpec, scenario: tuple[Step, ...]) -> None:
         for check in file_spec.checks or []:
             if check not in checks:
                 raise ResolveError(("grading", "files", name, "checks"), f"unknown expectation {check!r}")
+    for index, pairing in enumerate(spec.grading.pairings):
+        for check in pairing.checks or []:
+            if check not in checks:
+                raise ResolveError(("grading", "pairings", index, "checks"), f"unknown expectation {check!r}")
     for section in ("points", "visibility"):
         for check in getattr(spec.grading, section):
             if check not in checks:
