@@ -153,6 +153,7 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
     socks: dict[str, socket.socket] = {}
     ioctl_socks: dict[str, socket.socket] = {}
     total = len(plan.nodes)
+    relay_fd, relay_sock = -1, None
     try:
         # 1. a netlink socket in each namespace, and its early sysctls
         for node in plan.nodes:
@@ -166,6 +167,10 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
                 batch = rtnl.Batch(socks[node.name])
                 batch.bridge(node.bridge, index=node.bridge_index)
                 batch.commit()
+        if plan.relay is not None:
+            relay_fd = _relay_namespace(plan.relay.netns)
+            with nsutil.entered(relay_fd):
+                relay_sock = rtnl.open_socket()
         root = rtnl.open_socket()
         try:
             batch = rtnl.Batch(root)
@@ -174,13 +179,27 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
                 b_node, b_if = link.b.split(":")
                 a, b = nodes[a_node], nodes[b_node]
                 ia, ib = a.interface(a_if), b.interface(b_if)
-                batch.veth(
-                    ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
-                    ib.name, fds[b_node], _ifindex(b, b_if), ib.mac,
-                )
+                relayed = plan.relay.link(link.index) if plan.relay is not None else None
+                if relayed is None:
+                    batch.veth(
+                        ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
+                        ib.name, fds[b_node], _ifindex(b, b_if), ib.mac,
+                    )
+                    continue
+                # an impaired link: two veths meeting in the relay namespace (socklab.impair)
+                batch.veth(ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
+                           relayed.a_side, relay_fd, relayed.a_side_index, relayed.a_side_mac)
+                batch.veth(relayed.b_side, relay_fd, relayed.b_side_index, relayed.b_side_mac, ib.mtu,
+                           ib.name, fds[b_node], _ifindex(b, b_if), ib.mac)
             batch.commit()
         finally:
             root.close()
+        if plan.relay is not None:
+            batch = rtnl.Batch(relay_sock)
+            for relayed in plan.relay.links:
+                batch.link_up(relayed.a_side_index, relayed.a_side)
+                batch.link_up(relayed.b_side_index, relayed.b_side)
+            batch.commit()
         progress("links", len(plan.links), len(plan.links))
         # 3. inside each namespace: offloads, links up, addresses, routes, late sysctls
         for done, node in enumerate(plan.nodes, 1):
@@ -194,6 +213,20 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
     finally:
         for closable in (*socks.values(), *ioctl_socks.values()):
             closable.close()
+        if relay_sock is not None:
+            relay_sock.close()
+        if relay_fd >= 0:
+            os.close(relay_fd)
+
+
+def _relay_namespace(name: str) -> int:
+    """The relay's namespace, made here for both backends: silent (no IPv6, so no MLD or ND of its own)."""
+    fd = nsutil.create_netns(name)
+    with nsutil.entered(fd):
+        for key in ("all", "default"):
+            with open(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6", "w") as f:
+                f.write("1")
+    return fd
 
 
 def _ifindex(node: PlanNode, iface: str) -> int:

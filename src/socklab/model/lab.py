@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from socklab.model.impair import FaultSpec, LinkImpairment
 from socklab.model.spec import CaptureSpec, LabSpec, StepSpec
 
 
@@ -55,6 +56,22 @@ class Link:
     a: tuple[str, str]  # (node, iface)
     b: tuple[str, str]
     mtu: int | None = None
+    impair: LinkImpairment | None = None
+    relayed: bool = False  # frames cross socklab's relay (impairments, faults, run-time changes)
+
+    def end(self, endpoint: str) -> str | None:
+        """"a" or "b" for the end "node:iface" of this link, else None."""
+        return "a" if endpoint == ":".join(self.a) else "b" if endpoint == ":".join(self.b) else None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault of the lab file, placed: on the egress of `on` ("node:iface") into link `link`."""
+
+    index: int  # in the lab file's faults list
+    spec: FaultSpec
+    on: str
+    link: int
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,8 @@ class Lab:
     expect: tuple[Any, ...]
     grading: Any
     spec: LabSpec
+    seed: int = 0
+    faults: tuple[Fault, ...] = ()
     source: Path | None = None  # the lab.yaml it came from
 
     @property
