@@ -42,6 +42,9 @@ class RunResult:
     captures: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # infrastructure failure: the run could not complete
+    faults: list[dict[str, Any]] = field(default_factory=list)  # every packet the lab's links affected
+    link_changes: list[dict[str, Any]] = field(default_factory=list)  # links down/up/changed during the run
+    fault_plan: list[dict[str, Any]] = field(default_factory=list)  # each exact fault: packets matched
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,7 @@ class RunResult:
             "steps": [s.to_dict() for s in self.steps],
             "expectations": [e.to_dict() for e in self.expectations],
             "captures": self.captures,
+            "faults": self.faults, "link_changes": self.link_changes, "fault_plan": self.fault_plan,
         }
 
 
@@ -126,12 +130,16 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         captures = start_captures(points, folder / "pcap") if points else []
         result.timings["capture_start"] = time.perf_counter() - t
         t = time.perf_counter()
+        timed = TimedSteps(runner, lab.scenario)
         for index, spec in enumerate(lab.scenario):
+            if spec.link is not None and spec.at is not None:
+                continue  # at its moment, by TimedSteps
             step = runner.run(spec, index)
             result.steps.append(step)
             if on_step and not spec.background:
                 on_step(step)
         runner.finish()
+        result.steps += timed.finish()
         result.timings["steps"] = time.perf_counter() - t
     except SocklabError as err:
         result.error = str(err)
@@ -139,6 +147,8 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         runner.finish()
         t = time.perf_counter()
         stop_captures(captures)
+        if dep.plan.relay is not None:
+            _record_faults(dep, result)
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
         if sandbox is not None:
@@ -152,6 +162,59 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         t = time.perf_counter()
         result.expectations = verify_run(lab, dep.plan, folder, result.steps)
         result.timings["verify"] = time.perf_counter() - t
+
+
+class TimedSteps:
+    """Link steps with `at:`: each runs in a timer thread at its moment after the scenario starts."""
+
+    def __init__(self, runner: StepRunner, scenario) -> None:
+        import threading
+
+        self.results: dict[int, StepResult] = {}
+        self.timers = []
+        self.started = time.time()
+        for index, spec in enumerate(scenario):
+            if spec.link is not None and spec.at is not None:
+                timer = threading.Timer(spec.at, self._fire, (runner, spec, index))
+                timer.daemon = True
+                self.timers.append((index, spec, timer))
+                timer.start()
+
+    def _fire(self, runner: StepRunner, spec, index: int) -> None:
+        self.results[index] = runner.change_link(spec, index)
+
+    def finish(self) -> list[StepResult]:
+        """Results in scenario order; a step whose moment the scenario did not reach is a problem."""
+        from socklab.steps import command_text, step_id
+
+        out = []
+        for index, spec, timer in self.timers:
+            timer.cancel()
+            timer.join()
+            result = self.results.get(index)
+            if result is None:
+                now = time.time()
+                result = StepResult(id=step_id(spec, index), node=spec.node, command=command_text(spec),
+                                    background=False, expected_exit=None, started=now, ended=now,
+                                    problem=f"not run: the scenario ended {now - self.started:.2f}s in, before at: {spec.at:g}s")
+            out.append(result)
+        return out
+
+
+def _record_faults(dep: Deployment, result: RunResult) -> None:
+    """What the relay did during this run: affected packets, link changes, fault counters."""
+    from socklab.impair.lifecycle import ask, read_events
+
+    started = min((s.started for s in result.steps if s.started), default=0.0) - 1.0
+    for event in read_events(dep.instance, since=started):
+        (result.link_changes if "change" in event else result.faults).append(event)
+    try:
+        shown = ask(dep.instance, {"cmd": "show"})
+    except SocklabError:
+        return
+    for direction in shown["directions"]:
+        for fault in direction["faults"]:
+            result.fault_plan.append({**fault, "on": direction["from"], "link": direction["link"]})
 
 
 def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[Any]:

@@ -85,7 +85,12 @@ def step_id(spec: StepSpec, index: int) -> str:
 
 
 def command_text(spec: StepSpec) -> str:
-    return spec.run if isinstance(spec.run, str) else " ".join(spec.run)
+    if spec.link is not None:
+        what = spec.link_action
+        if what == "impair" and spec.impair is not None:
+            return f"link {spec.link} impair {spec.impair.describe()}"
+        return f"link {spec.link} {what}"
+    return spec.run if isinstance(spec.run, str) else " ".join(spec.run or [])
 
 
 class StepRunner:
@@ -120,8 +125,28 @@ class StepRunner:
                                     start_new_session=True)
         return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
 
+    def change_link(self, spec: StepSpec, index: int) -> StepResult:
+        """A link step: tell the lab's relay to take the link down or up, or change it."""
+        from socklab.errors import SocklabError
+        from socklab.impair.lifecycle import change_link
+
+        result = StepResult(id=step_id(spec, index), node=spec.node, command=command_text(spec),
+                            background=False, expected_exit=None, started=time.time())
+        action = spec.link_action or ""
+        impair = None
+        if action == "impair" and spec.impair is not None:
+            action, impair = "set", spec.impair.model_dump()
+        try:
+            change_link(self.dep.instance, self.dep.plan, spec.link or "", action, impair=impair, by=result.id)
+        except SocklabError as err:
+            result.problem = str(err)
+        result.ended = time.time()
+        return result
+
     def run(self, spec: StepSpec, index: int) -> StepResult:
         """Run one step: a foreground step to its end, a background one until it is ready."""
+        if spec.link is not None:
+            return self.change_link(spec, index)
         step = self.start(spec, index)
         if spec.background:
             self.background.append(step)

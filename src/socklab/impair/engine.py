@@ -228,17 +228,21 @@ class Relay:
             return
         copies, extra = 1, 0.0
         if d.faults:
+            # every fault counts the frame first (nth is among the frames the sender sent that
+            # match, whatever other faults do to them), then the faults due act in order
             parsed = self._decode(frame)  # type: ignore[misc]
+            due = []
             for f in d.faults:
-                if not f.matcher.match(parsed):
-                    continue
-                f.count += 1
-                if f.count not in f.nth:
-                    continue
+                if f.matcher.match(parsed):
+                    f.count += 1
+                    if f.count in f.nth:
+                        due.append(f)
+            for f in due:
                 if f.action == "drop":
                     d.stats["dropped"] += 1
                     self._event(d, frame, "fault", f)
                     return
+            for f in due:
                 if f.action == "duplicate":
                     copies += 1
                     d.stats["duplicated"] += 1
@@ -251,7 +255,6 @@ class Relay:
                     frame, detail = _invert(frame, parsed, f.offset)
                     d.stats["corrupted"] += 1
                     self._event(d, frame, "fault", f, detail)
-                    parsed = self._decode(frame)  # type: ignore[misc]
         imp = d.imp
         delay = imp["delay"]
         reorder = False

@@ -139,3 +139,42 @@ def read_events(instance: str, since: float = 0.0) -> list[dict[str, Any]]:
     return out
 
 
+
+
+def change_link(instance: str, plan, endpoint: str, action: str, impair: dict[str, Any] | None = None,
+                egress: bool = False, by: str = "socklab link") -> dict[str, Any]:
+    """show, down, up, set (impair: the fields to change) or reset the link ending at `endpoint`.
+
+    set/down/up/reset act on both directions unless `egress` (only frames leaving endpoint).
+    """
+    link = next((lk for lk in plan.links if endpoint in (lk.a, lk.b)), None)
+    if link is None:
+        ends = ", ".join(f"{lk.a}" for lk in plan.links) or "none"
+        raise UsageError(f"no link ends at {endpoint} in {instance} (links: {ends})")
+    if plan.relay is None or plan.relay.link(link.index) is None:
+        raise UsageError(f"link {link.a} <-> {link.b} has no relay; give it `impair: {{}}` in the lab file "
+                         "to change it at run time")
+    if action == "show":
+        reply = ask(instance, {"cmd": "show"})
+        return {"directions": [d for d in reply["directions"] if d["link"] == link.index]}
+    request: dict[str, Any] = {"cmd": action, "link": link.index, "by": by}
+    if egress:
+        request["egress"] = endpoint
+    if impair is not None:
+        request["impair"] = impair
+    return ask(instance, request)
+
+
+def parse_changes(values: dict[str, str | None]) -> dict[str, float]:
+    """Command-line impairment values ("50ms", "2%", "1mbit") as the relay's numbers."""
+    from pydantic import ValidationError
+
+    from socklab.model.impair import Impairment
+
+    given = {k: v for k, v in values.items() if v is not None}
+    try:
+        parsed = Impairment.model_validate(given)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise UsageError(f"--{first['loc'][0]}: {first['msg'].removeprefix('Value error, ')}") from None
+    return {k: getattr(parsed, k) for k in given}
