@@ -129,7 +129,7 @@ def _rate_text(bits: float) -> str:
 def _impair_shorthand(v: Any) -> Any:
     """`impair: {...}` is either one Impairment for both directions or {end: Impairment, ...}."""
     if v is None:
-        return {}
+        return None
     if isinstance(v, dict) and v and not any(k in IMPAIRMENTS for k in v):
         return {"per_end": v}
     if isinstance(v, dict):
@@ -159,7 +159,7 @@ def _nth_list(v: Any) -> Any:
 
 class FaultSpec(_Strict):
     """One exact fault: the nth packets (1-based, among those matching) on a link are dropped,
-    corrupted, delayed or duplicated. `on:` is the end ("node:iface") whose egress the fault
+    corrupted, delayed or duplicated. `link:` is the end ("node:iface") whose egress the fault
     sits on; by default the matcher's `from` node's interface when it has just one."""
 
     drop: PacketMatch | None = None
@@ -167,7 +167,7 @@ class FaultSpec(_Strict):
     delay: PacketMatch | None = None
     duplicate: PacketMatch | None = None
     nth: Annotated[list[Annotated[int, Field(ge=1)]], BeforeValidator(_nth_list), Field(min_length=1)]
-    on: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")] | None = None
+    link: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")] | None = None
     offset: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="corrupt: the byte to invert, counted from the IP header (default: the last byte)")
     by: Time | None = Field(default=None, description="delay: how long the packet is held back")
@@ -186,7 +186,7 @@ class FaultSpec(_Strict):
         if self.offset is not None and action != "corrupt":
             raise ValueError("offset: belongs to corrupt faults")
         if self.match.capture is not None:
-            raise ValueError("a fault matches packets on its link; capture: has no meaning here (use on:)")
+            raise ValueError("a fault matches packets on its link; capture: has no meaning here (use link: node:iface)")
         return self
 
     @property

@@ -269,18 +269,18 @@ def _place_faults(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> tuple
         where: FieldPath = ("faults", index)
         for name in sorted(_matcher_nodes(fault.match) - set(spec.nodes)):
             raise ResolveError((*where, fault.action), f"unknown node {name!r} (nodes: {', '.join(spec.nodes)})")
-        if fault.on is not None:
-            end = tuple(fault.on.split(":"))
+        if fault.link is not None:
+            end = tuple(fault.link.split(":"))
             if end not in drafts:
-                raise ResolveError((*where, "on"), f"no interface {fault.on} in this lab")
+                raise ResolveError((*where, "link"), f"no interface {fault.link} in this lab")
         else:
             sender = _split_endpoint_node(fault.match.from_)
             if sender is None or sender not in spec.nodes:
-                raise ResolveError(where, "say on which link end the fault sits: on: node:iface "
+                raise ResolveError(where, "say on which link end the fault sits: link: node:iface "
                                           "(or give from: a node with one interface)")
             ends = [k for k in drafts if k[0] == sender]
             if len(ends) != 1:
-                raise ResolveError(where, f"{sender} has {len(ends)} interfaces; say which one with on: node:iface")
+                raise ResolveError(where, f"{sender} has {len(ends)} interfaces; say which one with link: node:iface")
             end = ends[0]
         placed.append(Fault(index=index, spec=fault, on=":".join(end), link=drafts[end].link))
     return tuple(placed)

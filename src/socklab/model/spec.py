@@ -244,7 +244,7 @@ class LabSpec(Strict):
     nodes: dict[Name, NodeSpec]
     links: list[LinkSpec] = []
     faults: list[FaultSpec] = Field(default=[], description=(
-        "exact faults: {drop|corrupt|delay|duplicate: MATCH, nth: [2, 5], on: node:iface, offset:, by:}"))
+        "exact faults: {drop|corrupt|delay|duplicate: MATCH, nth: [2, 5], link: node:iface, offset:, by:}"))
     scenario: list[StepSpec] = []
     capture: list[CaptureSpec] | Literal["all", "none"] = "all"
     expect: Expectations = []
