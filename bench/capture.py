@@ -18,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import socklab  # noqa: E402
 from socklab.capture import start_captures, stop_captures  # noqa: E402
+from socklab.model.lab import CapturePoint  # noqa: E402
 from socklab.model.loader import parse_lab  # noqa: E402
+from socklab.runfolder import RunFolder  # noqa: E402
 from socklab.verify.pcap import read_records  # noqa: E402
 
 LAB = """
@@ -49,7 +51,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, socklab.up(parse_lab(LAB), name="bench-capture") as dep:
         # the server drops everything (no listener, ICMP errors rate-limited): the capture must still see it all
         dep.exec("server", ["sysctl", "-qw", "net.ipv4.icmp_ratelimit=1000"])
-        caps = start_captures([("server:eth0", dep.netns_path("server"), "eth0", "udp port 9")], Path(tmp))
+        point = CapturePoint("server", "eth0", "udp port 9")
+        caps = start_captures([(point, dep.netns_path("server"))], RunFolder(Path(tmp)))
         started = time.perf_counter()
         procs = [dep.popen("client", ["python3", "-c", BLASTER, str(args.seconds)], stdout=subprocess.PIPE, text=True)
                  for _ in range(args.senders)]

@@ -38,7 +38,7 @@ def main() -> None:
             subs.append(folder)
         grade_many(lab, subs[:2], jobs=args.jobs, runs_dir=Path(tmp) / "warm")  # imports, caches
         started = time.perf_counter()
-        grades = grade_many(lab, subs, jobs=args.jobs, runs_dir=Path(tmp) / "runs")
+        grades = grade_many(lab, subs, jobs=args.jobs, runs_dir=Path(tmp) / "runs").grades
         elapsed = time.perf_counter() - started
     full = sum(g.gradable and g.score == g.max_score for g in grades)
     print(f"graded {len(grades)} submissions of {args.lab} with --jobs {args.jobs} in {elapsed:.2f}s: "

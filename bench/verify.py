@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from socklab.verify.expectations import Expectations
+from socklab.model.expectations import Expectations
 from socklab.verify.pcap import write_pcap
 from socklab.verify.testing import T0, FakeRun
 

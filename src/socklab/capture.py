@@ -14,8 +14,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from socklab.errors import InfrastructureError
+from socklab.errors import InfrastructureError, UsageError
+from socklab.model.lab import CapturePoint
+from socklab.runfolder import RunFolder
+
+if TYPE_CHECKING:
+    from socklab.deployment import Deployment
 
 BUFFER_KIB = 65536
 """Kernel ring per capture (64 MiB: ~32k full-size frames, ~250 ms at 130 kpps while tcpdump waits for a core)."""
@@ -60,19 +66,17 @@ class Capture:
         self.dropped = int(match.group(1)) if match else None
 
 
-def start_captures(points: list[tuple[str, str, str, str | None]], folder: Path, timeout: float = 5.0) -> list[Capture]:
-    """Start tcpdump for each (point, netns_path, iface, bpf); return once all are listening."""
-    folder.mkdir(parents=True, exist_ok=True)
+def start_captures(points: list[tuple[CapturePoint, str]], folder: RunFolder, timeout: float = 5.0) -> list[Capture]:
+    """Start tcpdump for each (point, netns_path) into the run folder; return once all are listening."""
+    folder.pcap_dir.mkdir(parents=True, exist_ok=True)
     captures: list[Capture] = []
     try:
-        for point, netns_path, iface, bpf in points:
-            node = point.split(":")[0]
-            path = folder / f"{node}-{iface}.pcap"
-            log = folder / f".{node}-{iface}.log"
+        for point, netns_path in points:
+            path, log = folder.pcap(point), folder.capture_log(point)
             with open(log, "wb") as err:
-                proc = subprocess.Popen(tcpdump_argv(netns_path, iface, str(path), bpf), stdout=subprocess.DEVNULL,
-                                        stderr=err, start_new_session=True)
-            captures.append(Capture(point=point, path=path, proc=proc, log=log))
+                proc = subprocess.Popen(tcpdump_argv(netns_path, point.iface, str(path), point.filter),
+                                        stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            captures.append(Capture(point=str(point), path=path, proc=proc, log=log))
         deadline = time.monotonic() + timeout
         waiting = list(captures)
         while waiting:
@@ -99,3 +103,21 @@ def stop_captures(captures: list[Capture]) -> None:
                 cap.proc.send_signal(signal.SIGINT)
     for cap in captures:
         cap.stop()
+
+
+def live_argv(deployment: Deployment, point: str, write: str | None = None, bpf: str | None = None,
+              count: int | None = None) -> list[str]:
+    """tcpdump on NODE[:IFACE] of a running lab (default: the node's first interface): pcap to
+    `write` ("-" for stdout), or one text line per packet without it."""
+    node, _, iface = point.partition(":")  # the one place a user's NODE[:IFACE] is read
+    try:
+        names = [i.name for i in deployment.plan.node(node).interfaces]
+    except KeyError as err:
+        raise UsageError(str(err.args[0])) from None
+    ref = CapturePoint(node, iface or (names[0] if names else ""), bpf)
+    if ref.iface not in names:
+        raise UsageError(f"{node} has no interface {ref.iface!r} (it has: {', '.join(names) or 'none'})")
+    argv = tcpdump_argv(deployment.netns_path(node), ref.iface, write or "-", None, stream=True, count=count)
+    if write is None:  # human lines instead of pcap
+        argv = [a for a in argv if a not in ("-w", "-", "-U")] + ["-n", "-l"]
+    return argv + ([bpf] if bpf else [])

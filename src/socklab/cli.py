@@ -1,7 +1,8 @@
 """The socklab command line: parse, call the library, render. No logic lives here.
 
-Heavy modules (pyroute2, scapy, docker) are imported inside commands so that
-`socklab --help` stays fast.
+Heavy modules (pyroute2, scapy, docker, rich) are imported inside commands so that
+`socklab --help` stays fast. Errors become a message and an exit code in one place:
+`EXIT_CODES`, applied by `_Group.invoke`.
 """
 
 from __future__ import annotations
@@ -9,51 +10,92 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
-from socklab.errors import SocklabError
+from socklab.errors import InfrastructureError, SocklabError, UsageError
+
+
+class Exit(IntEnum):
+    """What socklab's exit code means, for every command (README: "Exit codes")."""
+
+    OK = 0  # done; for run/verify: every step and expectation met; for grade: grading completed
+    FAILED = 1  # run/verify: a step or an expectation was not met
+    BAD_INPUT = 2  # a lab file, an argument, a submission (also click's own usage errors)
+    NOT_GRADABLE = 2  # run: the evidence is incomplete (a capture lost packets): nothing to judge
+    INFRASTRUCTURE = 3  # the kernel refused, a tool is missing, the engine is down
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM: labs came down, results were written
+
+
+EXIT_CODES: tuple[tuple[type[SocklabError], Exit], ...] = (
+    (InfrastructureError, Exit.INFRASTRUCTURE),
+    (SocklabError, Exit.BAD_INPUT),  # LabFileError, UsageError, SubmissionError
+)
+"""Error class -> exit code, first match wins (so subclasses come before their bases)."""
+
+
+def exit_code(error: BaseException | None) -> Exit:
+    if error is None:
+        return Exit.OK
+    if isinstance(error, KeyboardInterrupt):
+        return Exit.INTERRUPTED
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), Exit.INFRASTRUCTURE)
+
+
+class _Group(TyperGroup):
+    """Turns a SocklabError into one line on stderr and its exit code (--debug: the traceback)."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except (SocklabError, KeyboardInterrupt) as err:
+            if ctx.meta.get("socklab.debug"):
+                raise
+            text = "interrupted" if isinstance(err, KeyboardInterrupt) else f"error: {err}"
+            typer.echo(f"socklab: {text}", err=True)
+            raise typer.Exit(exit_code(err)) from None
+
 
 app = typer.Typer(
-    name="socklab",
+    name="socklab", cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
     help=(
         "Isolated network labs for socket programming: build a topology of network "
         "namespaces (or containers), run programs in its nodes, capture and verify "
         "what crossed the wires, grade submissions.\n\n"
         "LAB is a folder holding lab.yaml, a lab file, or the name of a shipped lab "
-        "(see labs/). Most commands need root."
+        "(see labs/). Most commands need root. Exit codes: 0 ok, 1 checks failed, "
+        "2 bad input (or not gradable), 3 infrastructure failure, 130 interrupted."
     ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 LabArg = Annotated[str, typer.Argument(help="A lab folder, a lab.yaml, or a shipped lab's name.", metavar="LAB")]
-NameOpt = Annotated[
-    str | None, typer.Option("--name", "-n", help="Instance name (default: the lab's name). Two instances of one lab may run side by side.")
-]
+NameOpt = Annotated[str | None, typer.Option(
+    "--name", "-n", help="Instance name (default: the lab's name). Two instances of one lab may run side by side.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-BackendOpt = Annotated[
-    str | None, typer.Option("--backend", "-b", help="netns (default) or docker; overrides the lab file's backend:.")
-]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", "-b", help="netns (default) or docker; overrides the lab file's backend:.")]
+InstanceArg = Annotated[str, typer.Argument(help="The lab instance.")]
+RunsDirOpt = Annotated[Path | None, typer.Option(
+    "--runs-dir", help="Where run folders go (default ./runs or $SOCKLAB_RUNS_DIR).")]
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
+def _out(*parts: object, stderr: bool = False) -> None:
+    from socklab.render import console
 
-    stream = sys.stderr if stderr else sys.stdout
-    # not a terminal (a pipe, CI logs): don't squeeze tables into 80 columns
-    width = None if stream.isatty() else 200
-    return Console(stderr=stderr, highlight=False, width=width, emoji=False)
+    out = console(stderr=stderr)
+    for part in parts:
+        out.print(part)
 
 
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
-    if debug:
-        os.environ["SOCKLAB_DEBUG"] = "1"
+def _root(ctx: typer.Context,
+          debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+    ctx.meta["socklab.debug"] = debug
 
 
 @app.command()
@@ -63,14 +105,9 @@ def validate(lab: LabArg) -> None:
     Example: socklab validate labs/tcp-hello
     """
     from socklab.model.loader import load_lab
+    from socklab.render import lab_summary
 
-    loaded = load_lab(lab)
-    hosts = sum(1 for n in loaded.nodes if n.kind != "switch")
-    _console().print(
-        f"[green]✓[/] {loaded.source}: lab [bold]{loaded.name}[/], {hosts} host(s)/router(s), "
-        f"{len(loaded.nodes) - hosts} switch(es), {len(loaded.links)} link(s), "
-        f"{len(loaded.scenario)} step(s), {len(loaded.expect)} expectation(s)"
-    )
+    _out(lab_summary(load_lab(lab)))
 
 
 @app.command()
@@ -88,7 +125,7 @@ def plan(lab: LabArg, name: NameOpt = None, as_json: JsonOpt = False) -> None:
         return
     from socklab.render import plan_table
 
-    _console().print(plan_table(result))
+    _out(plan_table(result))
 
 
 @app.command()
@@ -98,45 +135,21 @@ def up(lab: LabArg, name: NameOpt = None, backend: BackendOpt = None) -> None:
     Example: socklab up labs/routed --name routed-2
     """
     from socklab.deployment import up as do_up
-    from socklab.render import ProgressBars
+    from socklab.render import ProgressBars, console, up_summary
 
-    with ProgressBars(_console(stderr=True)) as bars:
+    with ProgressBars(console(stderr=True)) as bars:
         deployment = do_up(lab, backend=backend, name=name, progress=bars.update)
-    nodes = len(deployment.plan.nodes)
-    _console(stderr=True).print(
-        f"[green]✓[/] lab instance [bold]{deployment.instance}[/] is up ({nodes} nodes, backend "
-        f"{deployment.backend.name}). Try: socklab exec {deployment.instance} "
-        f"{deployment.plan.nodes[0].name} -- ip addr"
-    )
+    _out(up_summary(deployment), stderr=True)
 
 
 @app.command()
-def down(
-    targets: Annotated[list[str], typer.Argument(help="Instance names, or labs (their default instance).", metavar="INSTANCE|LAB...")],
-) -> None:
+def down(targets: Annotated[list[str], typer.Argument(
+        help="Instance names, or labs (their default instance).", metavar="INSTANCE|LAB...")]) -> None:
     """Remove lab instances and everything they own (namespaces, links, processes)."""
-    from socklab import state
-    from socklab.deployment import destroy
-    from socklab.errors import UsageError
+    from socklab.deployment import take_down
 
     for target in targets:
-        instance = _instance_of(target)
-        record = state.load(instance)
-        if record is None:
-            raise UsageError(f"no lab instance {instance!r} is up (see `socklab status`)")
-        destroy(record)
-        _console(stderr=True).print(f"[green]✓[/] {instance} is down")
-
-
-def _instance_of(target: str) -> str:
-    """An instance name as given, or the default instance name of a lab path."""
-    from socklab import state
-
-    if state.load(target) is not None or ("/" not in target and not Path(target).exists()):
-        return target
-    from socklab.model.loader import load_lab
-
-    return load_lab(target).name
+        _out(f"[green]✓[/] {take_down(target)} is down", stderr=True)
 
 
 @app.command()
@@ -146,61 +159,50 @@ def status(
 ) -> None:
     """List running lab instances, or one instance's nodes, interfaces, addresses and link state."""
     from socklab import render, state
+    from socklab.deployment import attach, instance_of
 
     if instance is None:
         records = state.all_records()
-        if as_json:
-            print(json.dumps([render.record_summary(r) for r in records], indent=2))
-        else:
-            _console().print(render.instances_table(records))
-        return
-    from socklab.deployment import attach
-
-    deployment = attach(_instance_of(instance))
-    data = render.instance_detail(deployment)
+        data, table = [render.record_summary(r) for r in records], render.instances_table(records)
+    else:
+        data = render.instance_detail(attach(instance_of(instance)))
+        table = render.detail_table(data)
     if as_json:
         print(json.dumps(data, indent=2))
     else:
-        _console().print(render.detail_table(data))
+        _out(table)
 
 
-@app.command(
-    "exec",
-    context_settings={"allow_interspersed_args": False},
-)
+@app.command("exec", context_settings={"allow_interspersed_args": False})
 def exec_(
-    instance: Annotated[str, typer.Argument(help="The lab instance.")],
+    instance: InstanceArg,
     node: Annotated[str, typer.Argument(help="The node to run in.")],
     command: Annotated[list[str], typer.Argument(help="The command, after --.", metavar="-- CMD...")],
 ) -> None:
-    """Run a command inside a node; its exit code is socklab's.
+    """Run a command inside a node, in the environment scenario steps get; its exit code is socklab's.
 
     Example: socklab exec tcp-hello client -- ping -c1 server
     """
-    from socklab.deployment import attach
+    from socklab.deployment import attach, instance_of
+    from socklab.steps import node_argv, node_env
 
-    if command and command[0] == "--":
-        command = command[1:]
+    command = command[1:] if command[:1] == ["--"] else command
     if not command:
-        from socklab.errors import UsageError
-
         raise UsageError("no command given: socklab exec INSTANCE NODE -- CMD...")
-    argv = attach(_instance_of(instance)).exec_argv(node, command)
-    _exec(argv)
+    dep = attach(instance_of(instance))
+    _exec(node_argv(dep, node, command, node_env(dep)))
 
 
 @app.command()
-def shell(
-    instance: Annotated[str, typer.Argument(help="The lab instance.")],
-    node: Annotated[str, typer.Argument(help="The node.")],
-) -> None:
-    """Open an interactive shell inside a node (exit to leave)."""
-    from socklab.deployment import attach
+def shell(instance: InstanceArg, node: Annotated[str, typer.Argument(help="The node.")]) -> None:
+    """Open an interactive shell inside a node, in the environment scenario steps get (exit to leave)."""
+    from socklab.deployment import attach, instance_of
+    from socklab.steps import node_argv, node_env
 
+    dep = attach(instance_of(instance))
     shell_path = os.environ.get("SHELL", "/bin/bash")
-    os.environ["PS1"] = f"[{instance}:{node}] \\w# "
-    argv = attach(_instance_of(instance)).exec_argv(node, [shell_path, "--norc"] if shell_path.endswith("bash") else [shell_path])
-    _exec(argv)
+    argv = [shell_path, "--norc"] if shell_path.endswith("bash") else [shell_path]
+    _exec(node_argv(dep, node, argv, {**node_env(dep), "PS1": f"[{instance}:{node}] \\w# "}))
 
 
 def _exec(argv: list[str]) -> None:
@@ -208,77 +210,63 @@ def _exec(argv: list[str]) -> None:
     try:
         os.execvp(argv[0], argv)
     except OSError as err:
-        from socklab.errors import InfrastructureError
-
         raise InfrastructureError(f"cannot run {argv[0]}: {err.strerror}") from None
 
 
 @app.command()
 def run(
-    labs: Annotated[list[str] | None, typer.Argument(help="Labs to run (default with --all-shipped: every shipped lab).", metavar="LAB...")] = None,
+    labs: Annotated[list[str] | None, typer.Argument(
+        help="Labs to run (default with --all-shipped: every shipped lab).", metavar="LAB...")] = None,
     name: NameOpt = None,
     backend: BackendOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the lab up after the run.")] = False,
     as_json: JsonOpt = False,
-    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Where run folders go (default ./runs or $SOCKLAB_RUNS_DIR).")] = None,
-    submission: Annotated[Path | None, typer.Option("--submission", "-s", help="A folder of programs to run instead of the lab's solution/.")] = None,
+    runs_dir: RunsDirOpt = None,
+    submission: Annotated[Path | None, typer.Option(
+        "--submission", "-s", help="A folder of programs to run instead of the lab's solution/.")] = None,
     all_shipped: Annotated[bool, typer.Option("--all-shipped", help="Run every lab in labs/.")] = False,
 ) -> None:
     """Bring a lab up, capture, run its scenario, verify the captures, print the report.
 
     Uses the instance if it is already up (and leaves it up). Every run writes a folder
     runs/<instance>-<timestamp>/ with the plan, step outputs, pcaps and results.json.
-    Exit code: 0 every step and expectation met, 1 not, 2 bad input or infrastructure failure.
+    Exit code: 0 every step and expectation met, 1 not, 2 bad input, 3 infrastructure failure.
 
     Example: socklab run tcp-hello
     """
-    from socklab.errors import UsageError
-    from socklab.model.loader import load_lab, shipped_labs_dir
-    from socklab.run import run_lab
+    from socklab.render import run_failure, run_report, run_verdicts
+    from socklab.run import labs_to_run, run_lab
 
-    refs = list(labs or [])
-    if all_shipped:
-        refs += sorted(p.parent.name for p in shipped_labs_dir().glob("*/lab.yaml"))
-    if not refs:
-        raise UsageError("name a lab to run (or --all-shipped)")
-    if name and len(refs) > 1:
-        raise UsageError("--name applies to one lab at a time")
-    if submission is not None and not submission.is_dir():
-        raise UsageError(f"--submission {submission}: not a folder (socklab grade also takes .zip and .tar.gz)")
-    loaded = [load_lab(ref) for ref in refs]
-    console = _console()
     results = []
-    for lab in loaded:
+    for lab in labs_to_run(list(labs or []), all_shipped, name):
         result = run_lab(lab, name=name, backend=backend, keep=keep, runs_dir=runs_dir, submission=submission)
         results.append(result)
         if result.error:
-            _console(stderr=True).print(f"[red]infrastructure failure[/] in {lab.name}: {result.error}")
+            _out(run_failure(result), stderr=True)
         if not as_json:
-            from socklab.render import run_report
-
-            for part in run_report(result):
-                console.print(part)
-            console.print()
+            _out(*run_report(result), "")
     if as_json:
         payload = [r.to_dict() for r in results]
         print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
-    if len(results) > 1 and not as_json:
-        for r in results:
-            console.print(("[green]PASS[/] " if r.ok else "[red]FAIL[/] ") + r.lab)
-    if any(r.error for r in results):
-        raise typer.Exit(2)
-    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+    elif len(results) > 1:
+        _out(*run_verdicts(results))
+    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.FAILED for r in results]
+    raise typer.Exit(max(codes))
 
 
 @app.command()
 def grade(
     lab: LabArg,
-    submissions: Annotated[list[Path], typer.Argument(help="Folders, .zip or .tar.gz files of students' programs.", metavar="SUBMISSION...")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, gradescope, prairielearn, junit or csv.")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="A file (one submission, or junit/csv), else a folder: one file per submission + summary.csv.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
+    submissions: Annotated[list[Path], typer.Argument(
+        help="Folders, .zip or .tar.gz files of students' programs.", metavar="SUBMISSION...")],
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, json, gradescope, prairielearn, junit or csv.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=(
+        "A file (one submission, or junit/csv), else a folder: one file per submission + summary.csv."))] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
     backend: BackendOpt = None,
-    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Where run folders go (default ./runs).")] = None,
+    runs_dir: RunsDirOpt = None,
 ) -> None:
     """Grade submissions: each runs sandboxed in a fresh lab instance, is verified and scored.
 
@@ -289,80 +277,39 @@ def grade(
       socklab grade tcp-hello alice/ bob.zip carol.tar.gz
       socklab grade tcp-hello submission/ --format gradescope -o /autograder/results/results.json
     """
-    from socklab.errors import UsageError
     from socklab.grade.batch import grade_many
-    from socklab.grade.formats import EXTENSIONS, FORMATS, render, summary_csv
+    from socklab.grade.outputs import check_format, write_report
     from socklab.model.loader import load_lab
-    from socklab.render import grade_detail, grades_table
-    from socklab.run import default_runs_dir
+    from socklab.render import grade_progress, grades_report
+    from socklab.runfolder import default_runs_dir
 
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: choose from {', '.join(FORMATS)}")
+    check_format(fmt)
     loaded = load_lab(lab)
-    err = _console(stderr=True)
-    done: list = []
+    finished: list = []
 
     def on_done(g) -> None:
-        done.append(g)
-        status = f"{g.score:g}/{g.max_score:g}" if g.gradable else f"not graded: {g.error}"
-        err.print(f"[{len(done)}/{len(submissions)}] {g.submission}: {status} ({g.duration:.2f}s)")
+        finished.append(g)
+        _out(grade_progress(len(finished), len(submissions), g), stderr=True)
 
-    grades = []
-    try:
-        grades = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
-                            backend=backend, on_done=on_done)
-    except BaseException as err:
-        # results are always written: what was graded, and why the rest was not
-        from socklab.grade.score import Grade
-        from socklab.grade.submission import submission_name
-
-        graded = {g.submission for g in done}
-        reason = f"grading stopped before this submission: {type(err).__name__} {err}".strip()
-        grades = list(done) + [Grade(submission=submission_name(p), lab=loaded.name, gradable=False, error=reason)
-                               for p in submissions if submission_name(p) not in graded]
-        raise
-    finally:
-        _write_grades(grades, fmt, output, len(submissions), render, summary_csv, EXTENSIONS)
-    if fmt == "table":
-        console = _console()
-        if len(grades) == 1 and grades[0].gradable:
-            console.print(grade_detail(grades[0]))
-        console.print(grades_table(grades))
-    elif len(submissions) > 1:
-        err.print(grades_table(grades))
-    if len(submissions) > 1 and output is None:
-        import time
-
-        summary = (runs_dir or default_runs_dir()) / f"grades-{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        summary.write_text(summary_csv(grades))
-        err.print(f"summary: {summary}")
-    infra = [g for g in grades if not g.gradable and g.error and not g.error.startswith("submission ")]
-    raise typer.Exit(3 if infra else 0)
-
-
-def _write_grades(grades, fmt, output, count, render, summary_csv, extensions) -> None:
-    if fmt == "table":
-        if output is not None:
-            Path(output).write_text(summary_csv(grades))
-        return
-    if output is None:
-        sys.stdout.write(render(fmt, grades))
-        return
-    if count == 1 or fmt in ("junit", "csv"):
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(render(fmt, grades))
-        return
-    Path(output).mkdir(parents=True, exist_ok=True)
-    for g in grades:
-        (Path(output) / f"{g.submission}.{extensions[fmt]}").write_text(render(fmt, [g]))
-    (Path(output) / "summary.csv").write_text(summary_csv(grades))
+    report = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
+                        backend=backend, on_done=on_done)
+    written = write_report(report, fmt, output, runs_dir)
+    if report.stopped_by is not None:
+        raise report.stopped_by
+    if written.stdout is not None:
+        sys.stdout.write(written.stdout)
+    for part, to_stderr in grades_report(report.grades, fmt):
+        _out(part, stderr=to_stderr)
+    if written.summary is not None:
+        _out(f"summary: {written.summary}", stderr=True)
+    raise typer.Exit(Exit.INFRASTRUCTURE if report.infrastructure_failures else Exit.OK)
 
 
 @app.command()
 def verify(
     folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
-    lab: Annotated[str | None, typer.Argument(help="Check against this lab file instead of the run's copy.", metavar="[LAB]")] = None,
+    lab: Annotated[str | None, typer.Argument(
+        help="Check against this lab file instead of the run's copy.", metavar="[LAB]")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a run's saved captures and outputs again, without re-running anything.
@@ -378,15 +325,15 @@ def verify(
     else:
         from socklab.render import run_report
 
-        for part in run_report(result):
-            _console().print(part)
-    raise typer.Exit(0 if result.ok else 1)
+        _out(*run_report(result))
+    raise typer.Exit(Exit.OK if result.ok else Exit.FAILED)
 
 
 @app.command()
 def capture(
-    instance: Annotated[str, typer.Argument(help="The lab instance.")],
-    point: Annotated[str, typer.Argument(help="NODE or NODE:IFACE (default: the node's first interface).", metavar="NODE[:IFACE]")],
+    instance: InstanceArg,
+    point: Annotated[str, typer.Argument(
+        help="NODE or NODE:IFACE (default: the node's first interface).", metavar="NODE[:IFACE]")],
     write: Annotated[str | None, typer.Option("--write", "-w", help="Write pcap to FILE, or '-' for stdout.")] = None,
     bpf: Annotated[str | None, typer.Option("--filter", "-f", help="A BPF filter, e.g. 'udp port 53'.")] = None,
     count: Annotated[int | None, typer.Option("--count", "-c", help="Stop after this many packets.")] = None,
@@ -396,29 +343,15 @@ def capture(
     Without -w, prints one line per packet. Open it in Wireshark while it runs:
     socklab capture tcp-hello server -w - | wireshark -k -i -
     """
-    from socklab.capture import tcpdump_argv
-    from socklab.deployment import attach
-    from socklab.errors import UsageError
+    from socklab.capture import live_argv
+    from socklab.deployment import attach, instance_of
 
-    dep = attach(_instance_of(instance))
-    node, _, iface = point.partition(":")
-    try:
-        planned = dep.plan.node(node)
-    except KeyError as err:
-        raise UsageError(str(err.args[0])) from None
-    names = [i.name for i in planned.interfaces]
-    iface = iface or (names[0] if names else "")
-    if iface not in names:
-        raise UsageError(f"{node} has no interface {iface!r} (it has: {', '.join(names) or 'none'})")
-    argv = tcpdump_argv(dep.netns_path(node), iface, write or "-", None, stream=True, count=count)
-    if write is None:  # human lines instead of pcap
-        argv = [a for a in argv if a not in ("-w", "-", "-U")] + ["-n", "-l"]
-    _exec(argv + ([bpf] if bpf else []))
+    _exec(live_argv(attach(instance_of(instance)), point, write, bpf, count))
 
 
 @app.command()
 def link(
-    instance: Annotated[str, typer.Argument(help="The lab instance.")],
+    instance: InstanceArg,
     endpoint: Annotated[str, typer.Argument(help="An end of the link, NODE:IFACE.", metavar="NODE:IFACE")],
     action: Annotated[str, typer.Argument(help="show, set, down, up or reset.", metavar="show|set|down|up|reset")] = "show",
     delay: Annotated[str | None, typer.Option(help="e.g. 50ms")] = None,
@@ -435,8 +368,7 @@ def link(
 
     Example: socklab link reliable-udp client:eth0 set --delay 50ms --loss 2%
     """
-    from socklab.deployment import attach
-    from socklab.errors import UsageError
+    from socklab.deployment import attach, instance_of
     from socklab.impair.lifecycle import change_link, parse_changes
     from socklab.impair.render import directions_table
 
@@ -449,13 +381,13 @@ def link(
         raise UsageError("set needs at least one of --delay --jitter --loss --duplicate --reorder --corrupt --rate")
     if action != "set" and changes:
         raise UsageError(f"--delay, --loss... go with set, not {action}")
-    dep = attach(_instance_of(instance))
+    dep = attach(instance_of(instance))
     change_link(dep.instance, dep.plan, endpoint, action, impair=changes or None, egress=egress)
     shown = change_link(dep.instance, dep.plan, endpoint, "show")
     if as_json:
         print(json.dumps(shown["directions"], indent=2))
     else:
-        _console().print(directions_table(shown["directions"]))
+        _out(directions_table(shown["directions"]))
 
 
 @app.command()
@@ -473,16 +405,9 @@ def gc(
 ) -> None:
     """Remove what socklab owns that no live lab claims: interrupted `up`s, stray namespaces."""
     from socklab.gc import collect
+    from socklab.render import gc_lines
 
-    report = collect(dry_run=dry_run, everything=everything)
-    verb = "would remove" if dry_run else "removed"
-    console = _console()
-    for instance in report.instances:
-        console.print(f"{verb} instance {instance}")
-    for orphan in report.orphans:
-        console.print(f"{verb} orphan {orphan}")
-    if not report.instances and not report.orphans:
-        console.print("nothing to collect" + (f" ({len(report.kept)} live instance(s) kept)" if report.kept else ""))
+    _out(*gc_lines(collect(dry_run=dry_run, everything=everything), dry_run))
 
 
 def _sigterm_is_interrupt(signum: int, frame: object) -> None:
@@ -495,14 +420,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm_is_interrupt)
     try:
         app()
-    except SocklabError as err:
-        if os.environ.get("SOCKLAB_DEBUG"):
-            raise
-        print(f"socklab: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command (while typer starts or ends)
         print("socklab: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(Exit.INTERRUPTED)
 
 
 if __name__ == "__main__":

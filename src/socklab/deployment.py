@@ -13,7 +13,7 @@ from typing import Any
 from socklab import names, state
 from socklab.backends import get_backend
 from socklab.backends.base import Backend, Progress, no_progress
-from socklab.errors import SocklabError, UsageError
+from socklab.errors import StateError, UsageError
 from socklab.model.lab import Lab
 from socklab.plan import Plan, make_plan
 
@@ -125,7 +125,7 @@ def attach(instance: str) -> Deployment:
     try:
         plan = Plan.model_validate_json(plan_file.read_text())
     except (OSError, ValueError) as err:
-        raise SocklabError(f"instance {instance!r} has no readable plan ({err}); `socklab down {instance}` removes it") from None
+        raise StateError(f"instance {instance!r} has no readable plan ({err}); `socklab down {instance}` removes it") from None
     return Deployment(plan=plan, backend=get_backend(record.backend), record=record)
 
 
@@ -165,3 +165,22 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def instance_of(target: str) -> str:
+    """An instance name as given, or the default instance name of a lab path (`down tcp-hello/`)."""
+    if state.load(target) is not None or ("/" not in target and not Path(target).exists()):
+        return target
+    from socklab.model.loader import load_lab
+
+    return load_lab(target).name
+
+
+def take_down(target: str) -> str:
+    """Bring down an instance (or a lab's default instance); returns the instance's name."""
+    instance = instance_of(target)
+    record = state.load(instance)
+    if record is None:
+        raise UsageError(f"no lab instance {instance!r} is up (see `socklab status`)")
+    destroy(record)
+    return instance

@@ -1,12 +1,14 @@
-"""One exception tree for socklab: the CLI turns each into a one-line message and an exit code."""
+"""One exception tree for socklab, one class per kind of failure.
+
+The CLI turns each into a one-line message and an exit code (the table is `socklab.cli.EXIT_CODES`);
+the library only raises, and never decides how a process exits.
+"""
 
 from __future__ import annotations
 
 
 class SocklabError(Exception):
-    """Base of every error socklab reports to a user. `exit_code` is what the CLI exits with."""
-
-    exit_code: int = 2
+    """Base of every error socklab reports to a user."""
 
 
 class LabFileError(SocklabError):
@@ -22,10 +24,13 @@ class UsageError(SocklabError):
     """The user asked for something that cannot be done as asked (unknown instance, bad argument)."""
 
 
+class SubmissionError(UsageError):
+    """A submission cannot be used (missing, not a folder or archive, unsafe paths): the student's
+    problem, graded as "not graded" with this reason, never an infrastructure failure."""
+
+
 class InfrastructureError(SocklabError):
     """socklab's environment failed: the kernel refused, a tool is missing, the engine is down."""
-
-    exit_code = 3
 
 
 class StateError(InfrastructureError):

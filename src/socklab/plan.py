@@ -141,7 +141,7 @@ def make_plan(lab: Lab, instance: str | None = None) -> Plan:
             other = macs.setdefault(iface.mac, f"{node.name}:{iface.name}")
             if other != f"{node.name}:{iface.name}":
                 raise LabFileError(str(lab.source or lab.name), f"MAC {iface.mac} used twice ({other} and {node.name}:{iface.name})")
-    links = [PlanLink(index=lk.index, a=":".join(lk.a), b=":".join(lk.b)) for lk in lab.links]
+    links = [PlanLink(index=lk.index, a=str(lk.a), b=str(lk.b)) for lk in lab.links]
     hosts = [
         HostEntry(address=str(addr.ip), name=node.name)
         for node in lab.nodes
@@ -161,7 +161,7 @@ def _plan_relay(lab: Lab, instance: str, first_index: int) -> PlanRelay | None:
     for n, lk in enumerate(relayed):
         a_side, b_side = f"l{lk.index}a", f"l{lk.index}b"
         out.append(PlanRelayLink(
-            index=lk.index, a=":".join(lk.a), b=":".join(lk.b), a_side=a_side, b_side=b_side,
+            index=lk.index, a=str(lk.a), b=str(lk.b), a_side=a_side, b_side=b_side,
             a_side_index=first_index + 2 * n, b_side_index=first_index + 2 * n + 1,
             a_side_mac=names.mac_address(lab.name, names.RELAY_NODE, a_side),
             b_side_mac=names.mac_address(lab.name, names.RELAY_NODE, b_side),

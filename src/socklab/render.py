@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -10,12 +11,53 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from socklab.deployment import Deployment
+from socklab.gc import GcReport
+from socklab.model.lab import Lab
 from socklab.plan import Plan
 from socklab.state import Record
 
 
+def console(stderr: bool = False) -> Console:
+    """The CLI's consoles: no emoji (MACs such as 02:8c:54:cd:33 must stay MACs), no highlighting;
+    not a terminal (a pipe, CI logs): 200 columns, so tables are not squeezed into 80."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, width=width, emoji=False)
+
+
+def lab_summary(lab: Lab) -> str:
+    hosts = sum(1 for n in lab.nodes if n.kind != "switch")
+    return (
+        f"[green]✓[/] {lab.source}: lab [bold]{lab.name}[/], {hosts} host(s)/router(s), "
+        f"{len(lab.nodes) - hosts} switch(es), {len(lab.links)} link(s), "
+        f"{len(lab.scenario)} step(s), {len(lab.expect)} expectation(s)"
+    )
+
+
+def up_summary(deployment: Deployment) -> str:
+    nodes = len(deployment.plan.nodes)
+    return (
+        f"[green]✓[/] lab instance [bold]{deployment.instance}[/] is up ({nodes} nodes, backend "
+        f"{deployment.backend.name}). Try: socklab exec {deployment.instance} "
+        f"{deployment.plan.nodes[0].name} -- ip addr"
+    )
+
+
+def gc_lines(report: GcReport, dry_run: bool) -> list[str]:
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb} instance {i}" for i in report.instances] + [f"{verb} orphan {o}" for o in report.orphans]
+    if not lines:
+        kept = f" ({len(report.kept)} live instance(s) kept)" if report.kept else ""
+        lines.append("nothing to collect" + kept)
+    return lines
+
+
+def grade_progress(done: int, total: int, grade) -> str:
+    status = f"{grade.score:g}/{grade.max_score:g}" if grade.gradable else f"not graded: {grade.error}"
+    return f"[{done}/{total}] {grade.submission}: {status} ({grade.duration:.2f}s)"
+
+
 def plan_table(plan: Plan) -> Table:
-    """(MACs such as 02:8c:54:cd:33 must not become emoji: the CLI's consoles have emoji off.)"""
     table = Table(title=f"plan for lab {plan.lab}, instance {plan.instance}", title_justify="left")
     for column in ("node", "kind", "namespace", "interface", "index", "mac", "mtu", "addresses", "peer"):
         table.add_column(column)
@@ -161,6 +203,25 @@ def run_report(result) -> list:
         f"(up {t.get('up', 0):.2f}s, steps {t.get('steps', 0):.2f}s, down {t.get('down', 0):.2f}s) → {result.folder}"
     ))
     return out
+
+
+def run_failure(result) -> str:
+    return f"[red]infrastructure failure[/] in {result.lab}: {result.error}"
+
+
+def run_verdicts(results: list) -> list[str]:
+    """One PASS/FAIL line per lab, after several runs."""
+    return [("[green]PASS[/] " if r.ok else "[red]FAIL[/] ") + r.lab for r in results]
+
+
+def grades_report(grades: list, fmt: str) -> list[tuple[Any, bool]]:
+    """What `socklab grade` shows, as (renderable, to stderr): with --format table the grades on
+    stdout (one submission's detail first); with another format, stdout holds the document, so
+    the table of several submissions goes to stderr."""
+    if fmt == "table":
+        detail = [(grade_detail(grades[0]), False)] if len(grades) == 1 and grades[0].gradable else []
+        return [*detail, (grades_table(grades), False)]
+    return [(grades_table(grades), True)] if len(grades) > 1 else []
 
 
 def grades_table(grades) -> Table:

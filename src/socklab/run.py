@@ -22,13 +22,12 @@ from socklab import __version__
 from socklab.backends.base import Progress, no_progress
 from socklab.capture import Capture, start_captures, stop_captures
 from socklab.deployment import Deployment, attach, up
-from socklab.errors import SocklabError
-from socklab.model.lab import Lab
-from socklab.steps import Sandbox, StepResult, StepRunner
+from socklab.errors import SocklabError, SubmissionError, UsageError
+from socklab.model.lab import Lab, Step
+from socklab.runfolder import RunFolder, default_runs_dir
+from socklab.steps import Sandbox, StepResult, StepRunner, node_env
 
-
-def default_runs_dir() -> Path:
-    return Path(os.environ.get("SOCKLAB_RUNS_DIR", "runs"))
+__all__ = ["RunResult", "default_runs_dir", "labs_to_run", "prepare_workspace", "reverify", "run_lab", "verify_run"]
 
 
 @dataclass
@@ -41,7 +40,8 @@ class RunResult:
     expectations: list[Any] = field(default_factory=list)  # verify.ExpectationResult
     captures: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    error: str | None = None  # infrastructure failure: the run could not complete
+    error: str | None = None  # the run could not complete: str(failure)
+    failure: SocklabError | None = field(default=None, repr=False, compare=False)  # its kind, for exit codes
     faults: list[dict[str, Any]] = field(default_factory=list)  # every packet the lab's links affected
     link_changes: list[dict[str, Any]] = field(default_factory=list)  # links down/up/changed during the run
     fault_plan: list[dict[str, Any]] = field(default_factory=list)  # each exact fault: packets matched
@@ -49,6 +49,10 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.error is None and all(s.ok for s in self.steps) and all(e.passed for e in self.expectations)
+
+    @property
+    def run_folder(self) -> RunFolder:
+        return RunFolder(self.folder)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,18 @@ class RunResult:
             "captures": self.captures,
             "faults": self.faults, "link_changes": self.link_changes, "fault_plan": self.fault_plan,
         }
+
+
+def labs_to_run(refs: list[str], all_shipped: bool = False, name: str | None = None) -> list[Lab]:
+    """The labs `socklab run` was asked for, loaded (every shipped lab with all_shipped)."""
+    from socklab.model.loader import load_lab, shipped_lab_names
+
+    refs = [*refs, *(shipped_lab_names() if all_shipped else [])]
+    if not refs:
+        raise UsageError("name a lab to run (or --all-shipped)")
+    if name and len(refs) > 1:
+        raise UsageError("--name applies to one lab at a time")
+    return [load_lab(ref) for ref in refs]
 
 
 def run_lab(
@@ -75,22 +91,24 @@ def run_lab(
 ) -> RunResult:
     """Run a lab's scenario end to end. Infrastructure failures end up in `result.error`."""
     instance = name or lab.name
-    folder = _new_run_folder(runs_dir or default_runs_dir(), instance)
-    result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder)
+    if submission is not None and not submission.is_dir():
+        raise SubmissionError(f"submission {submission}: not a folder (socklab grade also takes .zip and .tar.gz)")
+    folder = RunFolder.create(runs_dir, instance)
+    result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder.path)
     t0 = time.perf_counter()
     existing = _running(instance)
     deployment = existing or up(lab, backend=backend, name=instance, progress=progress, persistent=keep)
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
     try:
-        _execute(lab, deployment, result, submission, sandbox, on_step)
+        _execute(lab, deployment, folder, result, submission, sandbox, on_step)
     finally:
         t1 = time.perf_counter()
         if not keep and existing is None:
             deployment.down()
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
-        _write_results(result)
+        folder.results.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
 
 
@@ -103,13 +121,12 @@ def _running(instance: str) -> Deployment | None:
     return None
 
 
-def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | None, sandbox: Sandbox | None,
-             on_step: Callable[[StepResult], None] | None) -> None:
-    folder = result.folder
-    (folder / "plan.json").write_text(dep.plan.to_json())
+def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, submission: Path | None,
+             sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None) -> None:
+    folder.plan.write_text(dep.plan.to_json())
     shared = dep.backend.workspace_root(dep.plan)
     if sandbox is None and shared is None:
-        workspace = prepare_workspace(lab, folder / "workspace", submission)
+        workspace = prepare_workspace(lab, folder.workspace, submission)
     else:
         # nodes in containers see only the backend's shared folder; sandboxed programs cannot
         # traverse private parents of the run folder (e.g. /tmp/pytest-of-root): such workspaces
@@ -120,21 +137,20 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         workspace = prepare_workspace(lab, where, submission)
         if sandbox is not None:
             sandbox.prepare(workspace)
-    _write_manifest(lab, result)
-    env = {**dep.backend.node_env(), "PYTHONUNBUFFERED": "1", "HOME": str(workspace), "LANG": "C.UTF-8"}
+    _write_manifest(lab, folder, result)
     captures: list[Capture] = []
-    runner = StepRunner(dep, workspace, folder / "steps", env, sandbox)
+    runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox)
     t = time.perf_counter()
     try:
-        points = [(c.on, dep.netns_path(c.on.split(":")[0]), c.on.split(":")[1], c.filter) for c in lab.captures]
-        captures = start_captures(points, folder / "pcap") if points else []
+        points = [(c, dep.netns_path(c.node)) for c in lab.captures]
+        captures = start_captures(points, folder) if points else []
         result.timings["capture_start"] = time.perf_counter() - t
         t = time.perf_counter()
         timed = TimedSteps(runner, lab.scenario)
-        for index, spec in enumerate(lab.scenario):
+        for spec in lab.scenario:
             if spec.link is not None and spec.at is not None:
                 continue  # at its moment, by TimedSteps
-            step = runner.run(spec, index)
+            step = runner.run(spec)
             result.steps.append(step)
             if on_step and not spec.background:
                 on_step(step)
@@ -142,7 +158,7 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         result.steps += timed.finish()
         result.timings["steps"] = time.perf_counter() - t
     except SocklabError as err:
-        result.error = str(err)
+        result.error, result.failure = str(err), err
     finally:
         runner.finish()
         t = time.perf_counter()
@@ -153,11 +169,9 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
         dep.kill_all()
         if sandbox is not None:
             sandbox.finish()
-    if workspace != folder / "workspace":
-        shutil.move(str(workspace), str(folder / "workspace"))
-    result.captures = {
-        c.point: {"file": str(c.path.relative_to(folder)), "dropped": c.dropped} for c in captures
-    }
+    if workspace != folder.workspace:
+        shutil.move(str(workspace), str(folder.workspace))
+    result.captures = {c.point: {"file": folder.relative(c.path), "dropped": c.dropped} for c in captures}
     if result.error is None and lab.expect:
         t = time.perf_counter()
         result.expectations = verify_run(lab, dep.plan, folder, result.steps)
@@ -167,34 +181,32 @@ def _execute(lab: Lab, dep: Deployment, result: RunResult, submission: Path | No
 class TimedSteps:
     """Link steps with `at:`: each runs in a timer thread at its moment after the scenario starts."""
 
-    def __init__(self, runner: StepRunner, scenario) -> None:
+    def __init__(self, runner: StepRunner, scenario: tuple[Step, ...]) -> None:
         import threading
 
         self.results: dict[int, StepResult] = {}
         self.timers = []
         self.started = time.time()
-        for index, spec in enumerate(scenario):
+        for spec in scenario:
             if spec.link is not None and spec.at is not None:
-                timer = threading.Timer(spec.at, self._fire, (runner, spec, index))
+                timer = threading.Timer(spec.at, self._fire, (runner, spec))
                 timer.daemon = True
-                self.timers.append((index, spec, timer))
+                self.timers.append((spec, timer))
                 timer.start()
 
-    def _fire(self, runner: StepRunner, spec, index: int) -> None:
-        self.results[index] = runner.change_link(spec, index)
+    def _fire(self, runner: StepRunner, spec: Step) -> None:
+        self.results[spec.index] = runner.change_link(spec)
 
     def finish(self) -> list[StepResult]:
         """Results in scenario order; a step whose moment the scenario did not reach is a problem."""
-        from socklab.steps import command_text, step_id
-
         out = []
-        for index, spec, timer in self.timers:
+        for spec, timer in self.timers:
             timer.cancel()
             timer.join()
-            result = self.results.get(index)
+            result = self.results.get(spec.index)
             if result is None:
                 now = time.time()
-                result = StepResult(id=step_id(spec, index), node=spec.node, command=command_text(spec),
+                result = StepResult(id=spec.id, node=spec.node, command=spec.command,
                                     background=False, expected_exit=None, started=now, ended=now,
                                     problem=f"not run: the scenario ended {now - self.started:.2f}s in, before at: {spec.at:g}s")
             out.append(result)
@@ -217,7 +229,7 @@ def _record_faults(dep: Deployment, result: RunResult) -> None:
             result.fault_plan.append({**fault, "on": direction["from"], "link": direction["link"]})
 
 
-def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[Any]:
+def verify_run(lab: Lab, plan, folder: RunFolder, steps: list[StepResult]) -> list[Any]:
     from socklab.verify import verify
     from socklab.verify.context import InterfaceInfo, NodeInfo, StepRecord, VerifyContext
 
@@ -229,7 +241,7 @@ def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[An
         })
         for n in plan.nodes
     }
-    captures = {c.on: folder / "pcap" / f"{c.on.replace(':', '-')}.pcap" for c in lab.captures}
+    captures = {str(c): folder.pcap(c) for c in lab.captures}
     records = tuple(
         StepRecord(id=s.id, node=s.node, command=s.command, exit_code=s.exit_code, timed_out=s.timed_out,
                    stdout=_read(s.stdout_path), stderr=_read(s.stderr_path), started=s.started, ended=s.ended)
@@ -240,24 +252,23 @@ def verify_run(lab: Lab, plan, folder: Path, steps: list[StepResult]) -> list[An
 
 def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     """Check a run folder's saved captures and outputs again, against its lab file or another."""
-    from socklab.errors import UsageError
     from socklab.model.loader import load_lab
     from socklab.plan import Plan
 
-    folder = folder.resolve()
+    run = RunFolder(Path(folder).resolve())
     try:
-        saved = json.loads((folder / "results.json").read_text())
-        plan = Plan.model_validate_json((folder / "plan.json").read_text())
+        saved = json.loads(run.results.read_text())
+        plan = Plan.model_validate_json(run.plan.read_text())
     except (OSError, ValueError) as err:
-        raise UsageError(f"{folder} is not a socklab run folder ({err})") from None
+        raise UsageError(f"{run} is not a socklab run folder ({err})") from None
     if lab is None:
-        lab = load_lab(folder / "lab.yaml")
+        lab = load_lab(run.lab_file)
         # the copy's folder is the run folder; keep the expectations, that is all verify needs
     steps = [StepResult(**{k: v for k, v in s.items() if k not in ("duration", "ok")}) for s in saved["steps"]]
-    result = RunResult(lab=lab.name, instance=saved["instance"], backend=saved["backend"], folder=folder,
+    result = RunResult(lab=lab.name, instance=saved["instance"], backend=saved["backend"], folder=run.path,
                        steps=steps, captures=saved.get("captures", {}))
     t = time.perf_counter()
-    result.expectations = verify_run(lab, plan, folder, steps)
+    result.expectations = verify_run(lab, plan, run, steps)
     result.timings["verify"] = time.perf_counter() - t
     return result
 
@@ -295,19 +306,7 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     return workspace
 
 
-def _new_run_folder(base: Path, instance: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in range(1000):
-        folder = base / (f"{instance}-{stamp}" + (f"-{n}" if n else ""))
-        try:
-            folder.mkdir(parents=True)
-            return folder.resolve()
-        except FileExistsError:
-            continue
-    raise SocklabError(f"cannot create a run folder under {base}")
-
-
-def _write_manifest(lab: Lab, result: RunResult) -> None:
+def _write_manifest(lab: Lab, folder: RunFolder, result: RunResult) -> None:
     lab_text = lab.source.read_bytes() if lab.source else b""
     manifest = {
         "socklab": __version__, "lab": lab.name, "lab_file": str(lab.source) if lab.source else None,
@@ -316,9 +315,5 @@ def _write_manifest(lab: Lab, result: RunResult) -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if lab.source:
-        shutil.copy(lab.source, result.folder / "lab.yaml")
-    (result.folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def _write_results(result: RunResult) -> None:
-    (result.folder / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        shutil.copy(lab.source, folder.lab_file)
+    folder.manifest.write_text(json.dumps(manifest, indent=2) + "\n")

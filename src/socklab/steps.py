@@ -18,7 +18,8 @@ from typing import Protocol
 
 from socklab import nsutil
 from socklab.deployment import Deployment
-from socklab.model.spec import ReadySpec, StepSpec
+from socklab.model.lab import Readiness, Step
+from socklab.runfolder import RunFolder
 
 TAIL_BYTES = 2000
 GRACE = 2.0
@@ -29,7 +30,7 @@ class Sandbox(Protocol):
 
     def prepare(self, workspace: Path) -> None: ...
 
-    def wrap(self, spec: StepSpec, step_id: str) -> list[str]:
+    def wrap(self, step: Step) -> list[str]:
         """argv placed before the step's command inside the node ([] for steps left alone)."""
 
     def env(self) -> dict[str, str]:
@@ -74,80 +75,80 @@ class StepResult:
 
 @dataclass
 class RunningStep:
-    spec: StepSpec
+    spec: Step
     result: StepResult
     proc: subprocess.Popen
     deadline: float
 
 
-def step_id(spec: StepSpec, index: int) -> str:
-    return spec.id or f"step{index + 1}"
+def node_env(deployment: Deployment, home: Path | None = None) -> dict[str, str]:
+    """The environment of every command run in a node: scenario steps, `exec` and `shell` alike
+    (socklab's PATH and PYTHONPATH, not the caller's: a pyenv or conda python first on the
+    caller's PATH would lack scapy and socklab.agents)."""
+    env = {**deployment.backend.node_env(), "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+    if home is not None:
+        env["HOME"] = str(home)
+    return env
 
 
-def command_text(spec: StepSpec) -> str:
-    if spec.link is not None:
-        what = spec.link_action
-        if what == "impair" and spec.impair is not None:
-            return f"link {spec.link} impair {spec.impair.describe()}"
-        return f"link {spec.link} {what}"
-    return spec.run if isinstance(spec.run, str) else " ".join(spec.run or [])
+def node_argv(deployment: Deployment, node: str, argv: list[str] | tuple[str, ...], env: dict[str, str],
+              cwd: str | None = None, wrap: list[str] | None = None) -> list[str]:
+    """argv that runs a command in a node with exactly this environment on top of the node's."""
+    chdir = ["-C", cwd] if cwd else []
+    return deployment.exec_argv(node, [*(wrap or []), "env", *chdir, *(f"{k}={v}" for k, v in env.items()), *argv])
 
 
 class StepRunner:
     """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
 
-    def __init__(self, deployment: Deployment, workspace: Path, out_dir: Path, env: dict[str, str],
+    def __init__(self, deployment: Deployment, workspace: Path, folder: RunFolder, env: dict[str, str],
                  sandbox: Sandbox | None = None):
         self.dep = deployment
         self.workspace = workspace
-        self.out_dir = out_dir
+        self.folder = folder
         self.env = env
         self.sandbox = sandbox
         self.background: list[RunningStep] = []
-        out_dir.mkdir(parents=True, exist_ok=True)
+        folder.steps_dir.mkdir(parents=True, exist_ok=True)
 
-    def argv(self, spec: StepSpec, sid: str) -> list[str]:
-        command = ["sh", "-c", spec.run] if isinstance(spec.run, str) else list(spec.run)
+    def argv(self, spec: Step) -> list[str]:
         cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
-        wrap = self.sandbox.wrap(spec, sid) if self.sandbox else []
+        wrap = self.sandbox.wrap(spec) if self.sandbox else []
         overrides = self.sandbox.env() if wrap and self.sandbox else {}
-        env = [f"{k}={v}" for k, v in {**self.env, **overrides, **spec.env}.items()]
-        return self.dep.exec_argv(spec.node, [*wrap, "env", "-C", cwd, *env, *command])
+        return node_argv(self.dep, spec.node, spec.argv, {**self.env, **overrides, **spec.env}, cwd, wrap)
 
-    def start(self, spec: StepSpec, index: int) -> RunningStep:
-        sid = step_id(spec, index)
-        out, err = self.out_dir / f"{sid}.stdout", self.out_dir / f"{sid}.stderr"
-        result = StepResult(id=sid, node=spec.node, command=command_text(spec), background=spec.background,
+    def start(self, spec: Step) -> RunningStep:
+        out, err = self.folder.stdout(spec.id), self.folder.stderr(spec.id)
+        result = StepResult(id=spec.id, node=spec.node, command=spec.command, background=spec.background,
                             expected_exit=spec.exit_code, stdout_path=str(out), stderr_path=str(err))
         with open(out, "wb") as fo, open(err, "wb") as fe:
             result.started = time.time()
-            proc = subprocess.Popen(self.argv(spec, sid), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+            proc = subprocess.Popen(self.argv(spec), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
                                     start_new_session=True)
         return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
 
-    def change_link(self, spec: StepSpec, index: int) -> StepResult:
+    def change_link(self, spec: Step) -> StepResult:
         """A link step: tell the lab's relay to take the link down or up, or change it."""
         from socklab.errors import SocklabError
         from socklab.impair.lifecycle import change_link
 
-        result = StepResult(id=step_id(spec, index), node=spec.node, command=command_text(spec),
-                            background=False, expected_exit=None, started=time.time())
-        action = spec.link_action or ""
-        impair = None
+        result = StepResult(id=spec.id, node=spec.node, command=spec.command, background=False,
+                            expected_exit=None, started=time.time())
+        action, impair = spec.action or "", None
         if action == "impair" and spec.impair is not None:
             action, impair = "set", spec.impair.model_dump()
         try:
-            change_link(self.dep.instance, self.dep.plan, spec.link or "", action, impair=impair, by=result.id)
+            change_link(self.dep.instance, self.dep.plan, str(spec.link), action, impair=impair, by=spec.id)
         except SocklabError as err:
             result.problem = str(err)
         result.ended = time.time()
         return result
 
-    def run(self, spec: StepSpec, index: int) -> StepResult:
+    def run(self, spec: Step) -> StepResult:
         """Run one step: a foreground step to its end, a background one until it is ready."""
         if spec.link is not None:
-            return self.change_link(spec, index)
-        step = self.start(spec, index)
+            return self.change_link(spec)
+        step = self.start(spec)
         if spec.background:
             self.background.append(step)
             if spec.ready is not None:
@@ -180,7 +181,7 @@ class StepRunner:
             self._close(step)
         self.background = []
 
-    def _wait_ready(self, step: RunningStep, ready: ReadySpec) -> None:
+    def _wait_ready(self, step: RunningStep, ready: Readiness) -> None:
         deadline = time.monotonic() + ready.timeout
         check = _readiness_check(self, step, ready)
         while True:
@@ -189,11 +190,11 @@ class StepRunner:
                 return
             if step.proc.poll() is not None:
                 step.result.ready = False
-                step.result.problem = f"exited with {step.proc.returncode} before it was ready ({_describe(ready)})"
+                step.result.problem = f"exited with {step.proc.returncode} before it was ready ({ready.describe()})"
                 return
             if time.monotonic() > deadline:
                 step.result.ready = False
-                step.result.problem = f"not ready after {ready.timeout:g}s ({_describe(ready)})"
+                step.result.problem = f"not ready after {ready.timeout:g}s ({ready.describe()})"
                 return
             time.sleep(0.005)
 
@@ -224,33 +225,19 @@ def _exit_text(code: int | None) -> str:
     return str(code)
 
 
-def _describe(ready: ReadySpec) -> str:
-    if ready.tcp_listen:
-        return f"no TCP listener on port {ready.tcp_listen}"
-    if ready.udp_bound:
-        return f"no UDP socket bound to port {ready.udp_bound}"
-    if ready.raw_bound is not None:
-        return f"no raw socket open for IP protocol {ready.raw_bound}"
-    if ready.output:
-        return f"no output line matching {ready.output!r}"
-    return f"no file {ready.file}"
+_PORT_TABLES = {"tcp_listen": "tcp", "udp_bound": "udp", "raw_bound": "raw"}
 
 
-def _readiness_check(runner: StepRunner, step: RunningStep, ready: ReadySpec):
-    if ready.tcp_listen or ready.udp_bound or ready.raw_bound is not None:
-        if ready.tcp_listen:
-            proto, port = "tcp", ready.tcp_listen
-        elif ready.udp_bound:
-            proto, port = "udp", ready.udp_bound
-        else:
-            proto, port = "raw", ready.raw_bound
+def _readiness_check(runner: StepRunner, step: RunningStep, ready: Readiness):
+    if ready.kind in _PORT_TABLES:
+        proto, port = _PORT_TABLES[ready.kind], int(ready.value)
         netns_path = runner.dep.netns_path(step.spec.node)
         return lambda: port_bound(netns_path, proto, port)
-    if ready.output:
-        pattern = re.compile(ready.output, re.MULTILINE)
+    if ready.kind == "output":
+        pattern = re.compile(str(ready.value), re.MULTILINE)
         paths = (Path(step.result.stdout_path), Path(step.result.stderr_path))
         return lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)
-    target = ready.file or ""
+    target = str(ready.value)
     path = target if target.startswith("/") else str(runner.workspace / (step.spec.cwd or "") / target)
     return lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0
 

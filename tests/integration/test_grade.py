@@ -104,8 +104,10 @@ def test_twenty_submissions_two_at_a_time_without_cross_talk(tmp_path):
         broken = FIXTURES / "broken" / "tcp-hello" / "wrong-payload" if n % 3 == 0 else None
         subs.append(submission(tmp_path, "tcp-hello", f"s{n:02d}", broken))
     started = time.monotonic()
-    grades = grade_many(lab, subs, jobs=2, runs_dir=tmp_path / "runs")
+    report = grade_many(lab, subs, jobs=2, runs_dir=tmp_path / "runs")
     elapsed = time.monotonic() - started
+    assert report.stopped_by is None and not report.infrastructure_failures
+    grades = report.grades
     assert [g.submission for g in grades] == [f"s{n:02d}" for n in range(20)]
     for n, grade in enumerate(grades):
         assert grade.gradable, grade.error

@@ -13,7 +13,7 @@ import pytest
 
 from socklab.grade.formats import gradescope, junit, prairielearn, render, summary_csv
 from socklab.grade.score import CheckGrade, Grade
-from socklab.grade.spec import GradingSpec, parse_size
+from socklab.model.grading import GradingSpec, parse_size
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

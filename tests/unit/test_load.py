@@ -48,7 +48,7 @@ def test_shorthand_ip_becomes_eth0_and_links_wire_peers():
     assert eth0.ipv4 == (ipaddress.IPv4Interface("10.0.0.1/24"),)
     assert eth0.ipv6 == (ipaddress.IPv6Interface("fd00::1/64"),)
     assert (eth0.peer_node, eth0.peer_iface) == ("b", "eth0")
-    assert loaded.captures[0].on == "a:eth0"
+    assert str(loaded.captures[0]) == "a:eth0" and loaded.captures[0].iface == "eth0"
 
 
 def test_addresses_allocated_from_link_and_switch_subnets_in_order():

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from socklab.verify.expectations import Expectation, Expectations, PacketMatch
+from socklab.model.expectations import Expectation, Expectations, PacketMatch
 
 LIST = TypeAdapter(Expectations)
 README = Path(__file__).resolve().parents[2] / "docs" / "expectations.md"
@@ -136,7 +136,7 @@ def test_references_for_the_loader():
 
 
 def test_loading_expectations_does_not_import_scapy():
-    code = "import sys, socklab.verify.expectations, socklab.verify; print(any(m.startswith('scapy') for m in sys.modules))"
+    code = "import sys, socklab.model.expectations, socklab.verify; print(any(m.startswith('scapy') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

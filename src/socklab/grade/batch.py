@@ -9,13 +9,14 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from socklab.errors import SocklabError, UsageError
+from socklab.errors import SocklabError, SubmissionError, UsageError
 from socklab.grade.sandbox import SANDBOX_UID_BASE, Sandbox, check_tools
 from socklab.grade.score import Grade, grade_run
-from socklab.grade.spec import GradingSpec
 from socklab.grade.submission import submission_name, unpack
+from socklab.model.grading import GradingSpec
 from socklab.model.lab import Lab
 from socklab.run import run_lab
 
@@ -43,26 +44,70 @@ def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: st
             run = run_lab(lab, name=_instance(slot), backend=backend, runs_dir=runs_dir, submission=folder,
                           sandbox=sandbox)
         grade = grade_run(lab, spec, run, name, missing)
-    except UsageError as err:  # a bad submission archive is the student's problem, reported as such
-        grade = Grade(submission=name, lab=lab.name, gradable=False, error=str(err))
+    except SubmissionError as err:  # a bad submission archive is the student's problem, reported as such
+        grade = Grade(submission=name, lab=lab.name, gradable=False, error=str(err), failure="submission")
     except SocklabError as err:
-        grade = Grade(submission=name, lab=lab.name, gradable=False, error=f"infrastructure: {err}")
+        grade = Grade(submission=name, lab=lab.name, gradable=False, error=f"infrastructure: {err}",
+                      failure="infrastructure")
     except Exception as err:  # grading itself crashed: say so, keep going with the others
         detail = traceback.format_exception_only(type(err), err)[-1].strip()
-        grade = Grade(submission=name, lab=lab.name, gradable=False, error=f"grading crashed: {detail}")
+        grade = Grade(submission=name, lab=lab.name, gradable=False, error=f"grading crashed: {detail}",
+                      failure="crash")
     grade.duration = time.perf_counter() - started
     return grade
 
 
+@dataclass
+class GradeReport:
+    """Every submission's grade, in the order given, whether grading completed or not.
+
+    `stopped_by` is what ended grading early (Ctrl-C, a failed pre-check); the submissions it
+    kept from being graded have `failure == "stopped"`. The caller writes the report, then
+    re-raises `stopped_by`.
+    """
+
+    lab: str
+    grades: list[Grade] = field(default_factory=list)
+    stopped_by: BaseException | None = None
+
+    @property
+    def infrastructure_failures(self) -> list[Grade]:
+        """Submissions not graded for a reason that is not the student's."""
+        return [g for g in self.grades if not g.gradable and g.failure not in (None, "submission")]
+
+
 def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None = None,
-               on_done: Callable[[Grade], None] | None = None) -> list[Grade]:
-    """Grades in the order of `submissions`; `on_done` hears about each as it finishes."""
+               on_done: Callable[[Grade], None] | None = None) -> GradeReport:
+    """Grade each submission; `on_done` hears about each as it finishes. Never raises: an
+    interruption or a failed pre-check ends in `report.stopped_by`, and the report still holds
+    one grade per submission."""
+    done: dict[int, Grade] = {}
+
+    def finished(index: int, grade: Grade) -> None:
+        done[index] = grade
+        if on_done:
+            on_done(grade)
+
+    report = GradeReport(lab=lab.name)
+    try:
+        _grade_all(lab, submissions, jobs, runs_dir, backend, finished)
+    except BaseException as err:  # noqa: BLE001 - handed back to the caller in the report
+        report.stopped_by = err
+    reason = f"grading stopped before this submission: {type(report.stopped_by).__name__} {report.stopped_by}"
+    report.grades = [done.get(i) or Grade(submission=submission_name(p), lab=lab.name, gradable=False,
+                                          error=reason.strip(), failure="stopped")
+                     for i, p in enumerate(submissions)]
+    return report
+
+
+def _grade_all(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None,
+               finished: Callable[[int, Grade], None]) -> None:
     grading_spec(lab)
     check_tools()
     free = list(range(max(1, jobs)))
     lock = threading.Lock()
 
-    def work(path: Path) -> Grade:
+    def work(index: int, path: Path) -> Grade:
         with lock:
             slot = free.pop()
         try:
@@ -70,13 +115,12 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
         finally:
             with lock:
                 free.append(slot)
-        if on_done:
-            on_done(grade)
+        finished(index, grade)
         return grade
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="socklab-grade")
     try:
-        return list(pool.map(work, submissions))
+        list(pool.map(work, range(len(submissions)), submissions))
     finally:
         # interrupted: finish the gradings under way (their labs come down), start no new one
         pool.shutdown(wait=True, cancel_futures=True)

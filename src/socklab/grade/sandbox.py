@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from socklab.errors import InfrastructureError
-from socklab.grade.spec import Limits
-from socklab.model.spec import StepSpec
+from socklab.model.grading import Limits
+from socklab.model.lab import Step
 
 SANDBOX_UID_BASE = 61000
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -37,10 +37,10 @@ class Sandbox:
         os.chown(workspace, self.uid, 0)
         os.chmod(workspace, 0o770)
 
-    def wrap(self, spec: StepSpec, step_id: str) -> list[str]:
-        if step_id not in self.student_steps:
+    def wrap(self, step: Step) -> list[str]:
+        if step.id not in self.student_steps:
             return []
-        caps = "+net_raw" if spec.node in self.raw_nodes else ""
+        caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
         return [
             "prlimit", f"--nproc={lim.processes}", f"--as={lim.memory}", f"--cpu={max(1, round(lim.cpu))}",

@@ -6,9 +6,9 @@ An infrastructure failure is "not graded" with its reason, never the student's z
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from socklab.grade.spec import GradingSpec
+from socklab.model.grading import GradingSpec
 from socklab.model.lab import Lab
 from socklab.run import RunResult
 
@@ -27,12 +27,18 @@ class CheckGrade:
     output: str = ""  # the tail of the programs' output that matters for this test
 
 
+Failure = Literal["submission", "infrastructure", "crash", "stopped"]
+"""Why a submission was not graded: its own fault (unusable archive), the lab's machinery,
+a bug in grading, or grading stopped (Ctrl-C, a failed pre-check) before it."""
+
+
 @dataclass
 class Grade:
     submission: str
     lab: str
     gradable: bool = True
     error: str | None = None  # why it could not be graded (infrastructure), or a crash of grading
+    failure: Failure | None = None  # the kind of `error`
     missing: list[str] = field(default_factory=list)
     tests: list[CheckGrade] = field(default_factory=list)
     duration: float = 0.0
@@ -74,7 +80,7 @@ def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, miss
     grade = Grade(submission=submission, lab=lab.name, missing=missing, run_folder=str(run.folder),
                   duration=run.timings.get("total", 0.0), timings=run.timings)
     if run.error:
-        grade.gradable, grade.error = False, f"the lab could not run: {run.error}"
+        grade.gradable, grade.error, grade.failure = False, f"the lab could not run: {run.error}", "infrastructure"
         return grade
     skipped: dict[str, str] = {}
     for filename in missing:
@@ -92,7 +98,7 @@ def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, miss
                 visibility=visibility, feedback=f"not checked: the submission has no {skipped[expectation.id]}"))
             continue
         if result is None or result.error:
-            grade.gradable = False
+            grade.gradable, grade.failure = False, "infrastructure"
             grade.error = f"check {expectation.id} could not run: {result.error if result else 'no result'}"
             continue
         output = _related_output(expectation, steps)

@@ -7,7 +7,7 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from socklab.errors import UsageError
+from socklab.errors import SubmissionError
 
 
 def submission_name(path: Path) -> str:
@@ -23,7 +23,7 @@ def unpack(path: Path, into: Path) -> Path:
     if path.is_dir():
         return path
     if not path.is_file():
-        raise UsageError(f"submission {path}: no such file or folder")
+        raise SubmissionError(f"submission {path}: no such file or folder")
     into.mkdir(parents=True, exist_ok=True)
     name = path.name
     try:
@@ -36,9 +36,9 @@ def unpack(path: Path, into: Path) -> Path:
             with tarfile.open(path) as archive:
                 archive.extractall(into, filter="data")
         else:
-            raise UsageError(f"submission {path}: expected a folder, a .zip or a .tar.gz")
+            raise SubmissionError(f"submission {path}: expected a folder, a .zip or a .tar.gz")
     except (zipfile.BadZipFile, tarfile.TarError, OSError) as err:
-        raise UsageError(f"submission {path}: cannot unpack ({err})") from None
+        raise SubmissionError(f"submission {path}: cannot unpack ({err})") from None
     entries = [p for p in into.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
@@ -48,7 +48,7 @@ def unpack(path: Path, into: Path) -> Path:
 def _check_member(archive: Path, member: str) -> None:
     parts = PurePosixPath(member).parts
     if member.startswith("/") or ".." in parts:
-        raise UsageError(f"submission {archive}: unsafe path {member!r} in the archive")
+        raise SubmissionError(f"submission {archive}: unsafe path {member!r} in the archive")
 
 
 def copy_files(source: Path, target: Path) -> None:

@@ -129,9 +129,9 @@ class Relay:
         specs = [(d["end"], f) for d in config["directions"] for f in d["faults"]]
         if not specs:
             return {}
+        from socklab.model.expectations import PacketMatch
         from socklab.verify.context import InterfaceInfo, NodeInfo
         from socklab.verify.endpoints import Resolver
-        from socklab.verify.expectations import PacketMatch
         from socklab.verify.frames import Capture, decode, summary
         from socklab.verify.match import compile_packet
         from socklab.verify.pcap import LINKTYPE_ETHERNET

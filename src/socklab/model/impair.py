@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from socklab.verify.expectations import PacketMatch
+from socklab.model.expectations import PacketMatch
 
 _TIME_RE = re.compile(r"^\s*(-?)\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s)?\s*$")
 _PERCENT_RE = re.compile(r"^\s*(-?)\s*(\d+(?:\.\d*)?|\.\d+)\s*%?\s*$")

@@ -6,12 +6,13 @@ Pure data, frozen, built from a LabSpec by resolve.py. Backends never see the sp
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from socklab.model.impair import FaultSpec, LinkImpairment
-from socklab.model.spec import CaptureSpec, LabSpec, StepSpec
+from socklab.model.impair import FaultSpec, Impairment, LinkImpairment
+from socklab.model.spec import LabSpec, ReadySpec, StepSpec
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,15 @@ class Node:
 @dataclass(frozen=True)
 class Link:
     index: int
-    a: tuple[str, str]  # (node, iface)
-    b: tuple[str, str]
+    a: IfaceRef
+    b: IfaceRef
     mtu: int | None = None
     impair: LinkImpairment | None = None
     relayed: bool = False  # frames cross socklab's relay (impairments, faults, run-time changes)
 
     def end(self, endpoint: str) -> str | None:
         """"a" or "b" for the end "node:iface" of this link, else None."""
-        return "a" if endpoint == ":".join(self.a) else "b" if endpoint == ":".join(self.b) else None
+        return "a" if endpoint == str(self.a) else "b" if endpoint == str(self.b) else None
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,109 @@ class Fault:
     link: int
 
 
+@dataclass(frozen=True, order=True)
+class IfaceRef:
+    """ "node:iface", parsed once: a link end or a capture point."""
+
+    node: str
+    iface: str
+
+    @classmethod
+    def parse(cls, text: str) -> IfaceRef:
+        node, sep, iface = text.partition(":")
+        if not sep or not node or not iface:
+            raise ValueError(f"{text!r} is not NODE:IFACE")
+        return cls(node, iface)
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.iface}"
+
+    @property
+    def stem(self) -> str:
+        """A file-name form ("node-iface"): pcaps are named after their point."""
+        return f"{self.node}-{self.iface}"
+
+
+@dataclass(frozen=True, order=True)
+class CapturePoint(IfaceRef):
+    """Where tcpdump listens, with an optional BPF filter."""
+
+    filter: str | None = field(default=None, compare=False)
+
+
+ReadyKind = Literal["tcp_listen", "udp_bound", "raw_bound", "output", "file"]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How the runner knows a background step is ready: one condition and how long to wait."""
+
+    kind: ReadyKind
+    value: int | str  # a port, an IP protocol, a regex or a path
+    timeout: float
+
+    @classmethod
+    def from_spec(cls, spec: ReadySpec) -> Readiness:
+        for kind in ("tcp_listen", "udp_bound", "raw_bound", "output", "file"):
+            value = getattr(spec, kind)
+            if value is not None:
+                return cls(kind, value, spec.timeout)  # type: ignore[arg-type]
+        raise ValueError("a ready: with no condition")  # the spec validator makes this unreachable
+
+    def describe(self) -> str:
+        """What was missing, for "not ready after 5s (...)"."""
+        return {
+            "tcp_listen": f"no TCP listener on port {self.value}",
+            "udp_bound": f"no UDP socket bound to port {self.value}",
+            "raw_bound": f"no raw socket open for IP protocol {self.value}",
+            "output": f"no output line matching {self.value!r}",
+            "file": f"no file {self.value}",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A scenario step, resolved: its id is decided here and nowhere else."""
+
+    id: str
+    index: int
+    node: str
+    argv: tuple[str, ...]  # a string command line runs as ("sh", "-c", line)
+    command: str  # as written, for reports
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None  # relative to the run's workspace
+    background: bool = False
+    ready: Readiness | None = None
+    timeout: float = 10.0
+    exit_code: int | None = 0  # expected exit code (None: any)
+    link: IfaceRef | None = None  # a link step (no command): the end whose link changes
+    action: str | None = None  # a link step: down, up, impair or reset
+    impair: Impairment | None = None  # action impair: the new impairment (both directions)
+    at: float | None = None  # a link step: seconds after the scenario starts (None: in order)
+
+    @staticmethod
+    def default_id(index: int) -> str:
+        return f"step{index + 1}"
+
+    @classmethod
+    def from_spec(cls, spec: StepSpec, index: int) -> Step:
+        if spec.link is not None:
+            action = spec.link_action or ""
+            what = f"impair {spec.impair.describe()}" if action == "impair" and spec.impair else action
+            return cls(id=spec.id or cls.default_id(index), index=index, node=spec.node, argv=(),
+                       command=f"link {spec.link} {what}", exit_code=None, link=IfaceRef.parse(spec.link),
+                       action=action, impair=spec.impair, at=spec.at)
+        assert spec.run is not None  # the spec validator: a step has run: or link:
+        argv = ("sh", "-c", spec.run) if isinstance(spec.run, str) else tuple(spec.run)
+        return cls(
+            id=spec.id or cls.default_id(index), index=index, node=spec.node, argv=argv,
+            command=spec.run if isinstance(spec.run, str) else " ".join(spec.run), env=dict(spec.env),
+            cwd=spec.cwd, background=spec.background,
+            ready=Readiness.from_spec(spec.ready) if spec.ready is not None else None,
+            timeout=spec.timeout, exit_code=spec.exit_code,
+        )
+
+
 @dataclass(frozen=True)
 class Lab:
     name: str
@@ -81,8 +185,8 @@ class Lab:
     backend: str
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
-    scenario: tuple[StepSpec, ...]
-    captures: tuple[CaptureSpec, ...]  # resolved: "all" becomes every non-switch interface
+    scenario: tuple[Step, ...]
+    captures: tuple[CapturePoint, ...]  # resolved: "all" becomes every non-switch interface
     expect: tuple[Any, ...]
     grading: Any
     spec: LabSpec
@@ -99,6 +203,12 @@ class Lab:
             if node.name == name:
                 return node
         raise KeyError(name)
+
+    def step(self, step_id: str) -> Step:
+        for step in self.scenario:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
 
     @property
     def node_names(self) -> tuple[str, ...]:

@@ -21,6 +21,11 @@ def shipped_labs_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "labs"
 
 
+def shipped_lab_names() -> list[str]:
+    """The labs under labs/, by name."""
+    return sorted(p.parent.name for p in shipped_labs_dir().glob(f"*/{LAB_FILE}"))
+
+
 def find_lab_file(ref: str | Path) -> Path:
     """A folder holding lab.yaml, a lab file, or the name of a shipped lab."""
     path = Path(ref)
@@ -34,7 +39,7 @@ def find_lab_file(ref: str | Path) -> Path:
     shipped = shipped_labs_dir() / str(ref) / LAB_FILE
     if "/" not in str(ref) and shipped.is_file():
         return shipped
-    names = sorted(p.parent.name for p in shipped_labs_dir().glob(f"*/{LAB_FILE}"))
+    names = shipped_lab_names()
     hint = f" (shipped labs: {', '.join(names)})" if names else ""
     raise LabFileError(str(ref), f"no such lab file or folder{hint}")
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from socklab.model.lab import Fault, Interface, Lab, Link, Node, Route
-from socklab.model.spec import CaptureSpec, InterfaceSpec, LabSpec, NodeSpec
+from socklab.model.lab import CapturePoint, Fault, IfaceRef, Interface, Lab, Link, Node, Route, Step
+from socklab.model.spec import InterfaceSpec, LabSpec, NodeSpec
 
 FieldPath = tuple[str | int, ...]
 
@@ -43,24 +43,24 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
     _check_addresses(spec, drafts)
     nodes = tuple(_build_node(name, node, drafts) for name, node in spec.nodes.items())
     _check_routes(spec, nodes)
-    _check_scenario(spec)
+    scenario = _resolve_scenario(spec)
     faults = _place_faults(spec, drafts)
-    relayed = {f.link for f in faults} | {drafts[_step_end(s)].link for s in spec.scenario if s.link}
+    relayed = {f.link for f in faults} | {drafts[(s.link.node, s.link.iface)].link for s in scenario if s.link}
     links = tuple(
         Link(index=i, a=_wired_end(drafts, i, 0), b=_wired_end(drafts, i, 1), mtu=link.mtu, impair=link.impair,
              relayed=link.impair is not None or i in relayed)
         for i, link in enumerate(spec.links)
     )
     captures = _resolve_captures(spec, nodes)
-    _check_expectations(spec, captures)
-    _check_grading(spec)
+    _check_expectations(spec, scenario, captures)
+    _check_grading(spec, scenario)
     return Lab(
         name=spec.name,
         description=spec.description,
         backend=spec.backend,
         nodes=nodes,
         links=links,
-        scenario=tuple(spec.scenario),
+        scenario=scenario,
         captures=captures,
         expect=tuple(spec.expect),
         grading=spec.grading,
@@ -238,9 +238,9 @@ def _build_node(name: str, spec: NodeSpec, drafts: dict[tuple[str, str], _Draft]
     )
 
 
-def _wired_end(drafts: dict[tuple[str, str], _Draft], link: int, end: int) -> tuple[str, str]:
+def _wired_end(drafts: dict[tuple[str, str], _Draft], link: int, end: int) -> IfaceRef:
     pair = [k for k, d in drafts.items() if d.link == link]
-    return pair[end]
+    return IfaceRef(*pair[end])
 
 
 def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
@@ -255,11 +255,6 @@ def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
                     f"gateway {route.via} is not on any subnet of {node.name} "
                     f"({', '.join(map(str, nets)) or 'it has no addresses'})",
                 )
-
-
-def _step_end(step) -> tuple[str, str]:
-    node, _, iface = step.link.partition(":")
-    return node, iface
 
 
 def _place_faults(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> tuple[Fault, ...]:
@@ -289,7 +284,7 @@ def _place_faults(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> tuple
 def _split_endpoint_node(endpoint: str | None) -> str | None:
     if endpoint is None:
         return None
-    from socklab.verify.expectations import split_endpoint
+    from socklab.model.expectations import split_endpoint
 
     host, _ = split_endpoint(endpoint)
     name = host.split(":")[0] if host.count(":") == 1 else host
@@ -297,14 +292,15 @@ def _split_endpoint_node(endpoint: str | None) -> str | None:
 
 
 def _matcher_nodes(match) -> set[str]:
-    from socklab.verify.expectations import Expectation
+    from socklab.model.expectations import Expectation
 
     probe = Expectation(id="fault", title="fault", packet=match)
     return probe.references()["nodes"]
 
 
-def _check_scenario(spec: LabSpec) -> None:
+def _resolve_scenario(spec: LabSpec) -> tuple[Step, ...]:
     ids: set[str] = set()
+    steps = []
     for index, step in enumerate(spec.scenario):
         if step.link is not None:
             node, _, iface = step.link.partition(":")
@@ -317,31 +313,35 @@ def _check_scenario(spec: LabSpec) -> None:
             raise ResolveError(("scenario", index, "node"), f"unknown node {step.node!r}")
         if spec.nodes[step.node].kind == "switch" and step.link is None:
             raise ResolveError(("scenario", index, "node"), f"{step.node} is a switch; steps run on hosts and routers")
-        step_id = step.id or f"step{index + 1}"
-        if step_id in ids:
-            raise ResolveError(("scenario", index, "id"), f"duplicate step id {step_id!r}")
-        ids.add(step_id)
+        resolved = Step.from_spec(step, index)
+        if resolved.id in ids:
+            raise ResolveError(("scenario", index, "id"), f"duplicate step id {resolved.id!r}")
+        ids.add(resolved.id)
+        steps.append(resolved)
+    return tuple(steps)
 
 
-def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CaptureSpec, ...]:
+def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CapturePoint, ...]:
     if spec.capture == "none":
         return ()
     if spec.capture == "all":
-        return tuple(
-            CaptureSpec(on=f"{n.name}:{i.name}") for n in nodes if n.kind != "switch" for i in n.interfaces
-        )
+        return tuple(CapturePoint(n.name, i.name) for n in nodes if n.kind != "switch" for i in n.interfaces)
     by_name = {n.name: n for n in nodes}
+    points = []
     for index, cap in enumerate(spec.capture):
-        node, _, iface = cap.on.partition(":")
-        if node not in by_name or not any(i.name == iface for i in by_name[node].interfaces):
+        ref = IfaceRef.parse(cap.on)
+        point = CapturePoint(ref.node, ref.iface, cap.filter)
+        node = by_name.get(point.node)
+        if node is None or not any(i.name == point.iface for i in node.interfaces):
             raise ResolveError(("capture", index), f"no interface {cap.on} in this lab")
-    return tuple(spec.capture)
+        points.append(point)
+    return tuple(points)
 
 
-def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> None:
+def _check_expectations(spec: LabSpec, scenario: tuple[Step, ...], captures: tuple[CapturePoint, ...]) -> None:
     """Expectations may only name the lab's nodes, steps and captures."""
-    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
-    points = {c.on for c in captures}
+    steps = {step.id for step in scenario}
+    points = {str(c) for c in captures}
     for index, expectation in enumerate(spec.expect):
         refs = expectation.references()
         for node in sorted(refs["nodes"] - set(spec.nodes)):
@@ -353,10 +353,10 @@ def _check_expectations(spec: LabSpec, captures: tuple[CaptureSpec, ...]) -> Non
                 raise ResolveError(("expect", index), f"{expectation.id}: {cap} is not captured (captures: {', '.join(sorted(points)) or 'none'})")
 
 
-def _check_grading(spec: LabSpec) -> None:
+def _check_grading(spec: LabSpec, scenario: tuple[Step, ...]) -> None:
     if spec.grading is None:
         return
-    steps = {step.id or f"step{i + 1}" for i, step in enumerate(spec.scenario)}
+    steps = {step.id for step in scenario}
     checks = {e.id for e in spec.expect}
     for name, file_spec in spec.grading.files.items():
         for step in file_spec.steps:

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from socklab.grade.spec import GradingSpec
+from socklab.model.expectations import Duration, Expectations
+from socklab.model.grading import GradingSpec
 from socklab.model.impair import FaultSpec, ImpairField, Impairment, Seed, Time, link_action_of
-from socklab.verify.expectations import Duration, Expectations
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
 """Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from socklab.model.expectations import Expectation, Expectations
 from socklab.verify.context import InterfaceInfo, NodeInfo, StepRecord, VerifyContext
-from socklab.verify.expectations import Expectation, Expectations
 from socklab.verify.results import ExpectationResult
 
 __all__ = [

@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from socklab.errors import SocklabError
-from socklab.verify.context import StepRecord
-from socklab.verify.endpoints import Ends, SpecError
-from socklab.verify.expectations import (
+from socklab.model.expectations import (
     ArpMatch,
     Expectation,
     IPv4Match,
@@ -25,6 +23,8 @@ from socklab.verify.expectations import (
     TcpMatch,
     TextMatch,
 )
+from socklab.verify.context import StepRecord
+from socklab.verify.endpoints import Ends, SpecError
 from socklab.verify.frames import Frame, dedup_key, hostport, ip_text, preview, summary
 from socklab.verify.match import Matcher, compile_packet, icmpv6_types
 from socklab.verify.render import MAX_EVIDENCE, diff_text, dissect, evidence_line, evidence_lines

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 
 from socklab.errors import SocklabError
+from socklab.model.expectations import split_endpoint
 from socklab.verify.context import NodeInfo
-from socklab.verify.expectations import split_endpoint
 from socklab.verify.frames import Frame, ip_text, mac_text
 
 __all__ = ["Ends", "Resolver", "SpecError", "pack_ip", "pack_mac", "split_endpoint"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from socklab.errors import InfrastructureError
+from socklab.model.expectations import Expectation
 from socklab.verify.context import StepRecord, VerifyContext
 from socklab.verify.endpoints import Resolver, SpecError
-from socklab.verify.expectations import Expectation
 from socklab.verify.frames import Capture, Frame, decode, dedup_key
 from socklab.verify.match import C, window_constraint
 from socklab.verify.pcap import CaptureFormatError, first_timestamp, read_records

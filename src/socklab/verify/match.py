@@ -13,8 +13,8 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from socklab.model.expectations import PacketMatch
 from socklab.verify.endpoints import Ends, Resolver, pack_ip, pack_mac, split_endpoint
-from socklab.verify.expectations import PacketMatch
 from socklab.verify.frames import (
     ETH_ARP,
     TCP_FLAGS,

@@ -76,8 +76,8 @@ class FakeRun:
         """Validate expectation dicts (as a lab file would hold them) and verify them."""
         from pydantic import TypeAdapter
 
+        from socklab.model.expectations import Expectations
         from socklab.verify import verify
-        from socklab.verify.expectations import Expectations
 
         items: list[dict[str, Any]] = []
         for e in expectations:

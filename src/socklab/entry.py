@@ -1,0 +1,117 @@
+"""The `socklab` executable: `socklab --help` (and bare `socklab`) from a cache, the rest via cli.py.
+
+Why a cache: importing typer alone costs about 5x a bare interpreter start, and rendering
+its rich help (rich, markdown-it) as much again; the help of an unchanged socklab on an
+unchanged terminal is always the same text. So the first `--help` renders it with typer
+and keeps the exact bytes (and exit code) in __pycache__, keyed by socklab's sources, the
+interpreter, the terminal's width and colour settings; later ones print them with the
+standard library only. Any other command line goes to typer. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+
+HELP_ARGS = ([], ["--help"], ["-h"])
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ENV = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+        "TYPER_USE_RICH", "_TYPER_FORCE_DISABLE_TERMINAL", "LANG", "LC_ALL")
+
+
+def _key() -> str:
+    """Changes whenever the help could: a source file, the interpreter, the terminal."""
+    parts: list[object] = [sys.version, sys.prefix, sys.argv[1:]]
+    with os.scandir(_HERE) as entries:
+        parts += sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries if e.name.endswith(".py"))
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            tty = stream.isatty()
+            width = os.get_terminal_size(stream.fileno()).columns if tty else None
+        except (OSError, ValueError, AttributeError):
+            tty, width = False, None
+        parts.append((tty, width))
+    parts += [os.environ.get(name) for name in _ENV]
+    return f"{zlib.crc32(repr(parts).encode()):08x}"
+
+
+def _cache_path() -> str:
+    return os.path.join(_HERE, "__pycache__", f"help-{_key()}.bin")
+
+
+class _Tee:
+    """A stream that writes through and keeps a copy of the bytes (rich asks it isatty and
+    fileno; click writes to its .buffer)."""
+
+    def __init__(self, stream, copy: list[bytes] | None = None):
+        self.stream, self.copy = stream, copy if copy is not None else []
+
+    def write(self, data: str | bytes) -> int:
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
+        self.copy.append(data if isinstance(data, bytes) else data.encode(encoding, "replace"))
+        return self.stream.write(data)
+
+    @property
+    def buffer(self) -> _Tee:
+        return _Tee(self.stream.buffer, self.copy)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _serve(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            code, out_len, rest = f.read().split(b"\n", 2)
+    except (OSError, ValueError):
+        return False
+    out, err = rest[: int(out_len)], rest[int(out_len):]
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(err)
+    sys.stderr.flush()
+    raise SystemExit(int(code))
+
+
+def _render_and_keep(path: str) -> None:
+    from socklab import cli
+
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    code: object = 0
+    try:
+        cli.main()
+    except SystemExit as exit_:
+        code = exit_.code
+        raise
+    finally:
+        sys.stdout, sys.stderr = out.stream, err.stream
+        if isinstance(code, int | None):
+            _keep(path, code or 0, b"".join(out.copy), b"".join(err.copy))
+
+
+def _keep(path: str, code: int, out: bytes, err: bytes) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(b"%d\n%d\n" % (code, len(out)) + out + err)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only install: every --help renders, as before
+
+
+def main() -> None:
+    if sys.argv[1:] in HELP_ARGS and not os.environ.get("SOCKLAB_NO_HELP_CACHE"):
+        path = _cache_path()
+        if not _serve(path):
+            _render_and_keep(path)
+        return
+    from socklab.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

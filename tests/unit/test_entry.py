@@ -1,0 +1,43 @@
+"""`socklab --help` from the cache: the same bytes and exit code as typer's, without importing typer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+PROBE = """
+import sys
+from socklab import entry
+sys.argv = ["socklab", *sys.argv[1:]]
+try:
+    entry.main()
+except SystemExit as e:
+    code = e.code
+print("typer" in sys.modules, code, file=sys.stderr)
+"""
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "91", **env}
+    return subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, env=environ, timeout=60)
+
+
+def test_help_is_served_from_the_cache_byte_for_byte():
+    live = _run(["--help"], SOCKLAB_NO_HELP_CACHE="1")
+    assert live.stderr.decode().split()[-2:] == ["True", "0"]
+    _run(["--help"])  # renders once and keeps it (or finds it kept)
+    cached = _run(["--help"])
+    assert cached.stdout == live.stdout and b"Usage: socklab" in cached.stdout
+    assert cached.stderr.decode().split()[-2:] == ["False", "0"], "the cached help must not import typer"
+
+
+def test_bare_socklab_keeps_its_exit_code_and_other_commands_go_to_typer():
+    live = _run([], SOCKLAB_NO_HELP_CACHE="1")
+    _run([])
+    cached = _run([])
+    assert (cached.stdout, cached.stderr.decode().split()[-1]) == (live.stdout, live.stderr.decode().split()[-1])
+    other = _run(["schema"])
+    assert other.returncode == 0 and b'"title"' in other.stdout and other.stderr.decode().split()[0] == "True"
