@@ -44,6 +44,15 @@ FAILING = [  # the slow path: nothing matches, so the nearest miss is searched o
 ]
 
 
+STREAMS = [  # reassembled TCP streams and resends; bulk: grouping the noise's 33k server->client segments by connection
+    {"id": "hello-stream", "title": "client's stream", "stream": {"from": "client", "to": "server:12345",
+                                                                  "contains": "Hello World from client"}},
+    {"id": "no-resend", "title": "no retransmission", "none": True,
+     "retransmissions": {"from": "client", "to": "server:12345"}},
+    {"id": "bulk", "title": "bulk stream", "stream": {"from": "server:5001", "to": "client:1025", "length": 1400}},
+]
+
+
 def interesting() -> list[bytes]:
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.l2 import ARP, Ether
@@ -107,18 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, help="write the pcap here instead of a temporary folder")
+    ap.add_argument("--no-streams", action="store_true", help="leave out the stream rows (to compare with older socklab)")
     args = ap.parse_args(argv)
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="socklab-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        return bench(folder, args.packets)
+        return bench(folder, args.packets, not args.no_streams)
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def bench(folder: Path, packets: int) -> int:
+def bench(folder: Path, packets: int, stream_rows: bool = True) -> int:
     run = FakeRun(folder)
     run.host("server", S, mac=SM)
     run.host("client", C, mac=CM)
@@ -135,8 +145,11 @@ def bench(folder: Path, packets: int) -> int:
 
     ta = TypeAdapter(Expectations)
     rows = []
-    for label, items in (("passing", EXPECT), ("failing (nearest-miss search)", FAILING),
-                         ("all together", EXPECT + FAILING)):
+    sets = [("passing", EXPECT), ("failing (nearest-miss search)", FAILING)]
+    if stream_rows:
+        sets.append(("streams and retransmissions", STREAMS))
+    sets.append(("all together", EXPECT + FAILING + (STREAMS if stream_rows else [])))
+    for label, items in sets:
         exps = ta.validate_python(items)
         t, c = time.perf_counter(), time.process_time()  # each verify() call reads the capture afresh
         results = verify(exps, run.context())
@@ -151,7 +164,7 @@ def bench(folder: Path, packets: int) -> int:
     print()
     for r in rows[-1][-1]:
         print(f"  {'PASS' if r.passed else 'FAIL'} {r.id:<12} {r.message[:110]}")
-    expected_pass = {e["id"] for e in EXPECT}
+    expected_pass = {e["id"] for e in EXPECT + STREAMS}
     wrong = [r.id for r in rows[-1][-1] if r.passed != (r.id in expected_pass)]
     if wrong:
         print(f"unexpected outcomes: {wrong}", file=sys.stderr)

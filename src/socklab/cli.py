@@ -271,13 +271,15 @@ def grade(
     """Grade submissions: each runs sandboxed in a fresh lab instance, is verified and scored.
 
     The lab's grading: section says which files a submission holds and which steps run them.
-    Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure.
+    Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure;
+    with --format prairielearn always 0 once the results are written (PrairieLearn ignores them otherwise).
 
     Examples:
       socklab grade tcp-hello alice/ bob.zip carol.tar.gz
       socklab grade tcp-hello submission/ --format gradescope -o /autograder/results/results.json
     """
     from socklab.grade.batch import grade_many
+    from socklab.grade.formats import EXIT_ZERO_AFTER_WRITING
     from socklab.grade.outputs import check_format, write_report
     from socklab.model.loader import load_lab
     from socklab.render import grade_progress, grades_report
@@ -294,15 +296,19 @@ def grade(
     report = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
                         backend=backend, on_done=on_done)
     written = write_report(report, fmt, output, runs_dir)
-    if report.stopped_by is not None:
-        raise report.stopped_by
+    stopped = report.stopped_by
+    if stopped is not None and (fmt not in EXIT_ZERO_AFTER_WRITING or not isinstance(stopped, Exception)):
+        raise stopped
+    if stopped is not None:  # PrairieLearn reads results only after exit 0
+        _out(f"socklab: error: {stopped} (results written; exit 0 for {fmt})", stderr=True)
     if written.stdout is not None:
         sys.stdout.write(written.stdout)
     for part, to_stderr in grades_report(report.grades, fmt):
         _out(part, stderr=to_stderr)
     if written.summary is not None:
         _out(f"summary: {written.summary}", stderr=True)
-    raise typer.Exit(Exit.INFRASTRUCTURE if report.infrastructure_failures else Exit.OK)
+    failed = report.infrastructure_failures and fmt not in EXIT_ZERO_AFTER_WRITING
+    raise typer.Exit(Exit.INFRASTRUCTURE if failed else Exit.OK)
 
 
 @app.command()

@@ -185,6 +185,8 @@ def run_report(result) -> list:
                 verdict, detail = "[green]pass[/]", "\n".join(e.evidence[:2])
             elif e.error:
                 verdict, detail = "[yellow]error[/]", e.error
+            elif getattr(e, "skipped", False):
+                verdict, detail = "[dim]skipped[/]", e.message
             else:
                 verdict, detail = "[red]FAIL[/]", e.message + (f"\n{e.diff}" if e.diff else "")
             table.add_row(e.id, e.title, verdict, Text.from_markup(detail) if "[" not in detail else Text(detail))
@@ -236,7 +238,7 @@ def grades_table(grades) -> Table:
         table.add_column(test_id, justify="center")
     table.add_column("notes", overflow="fold")
     for grade in grades:
-        marks = {t.id: ("[green]✓[/]" if t.passed else "[red]✗[/]") for t in grade.tests}
+        marks = {t.id: ("[green]✓[/]" if t.passed else "[dim]-[/]" if t.skipped else "[red]✗[/]") for t in grade.tests}
         score = f"{grade.score:g}/{grade.max_score:g}" if grade.gradable else "[yellow]not graded[/]"
         notes = grade.error or ", ".join(f"missing {m}" for m in grade.missing)
         table.add_row(grade.submission, score, *[marks.get(i, "") for i in ids], notes)
@@ -249,7 +251,7 @@ def grade_detail(grade) -> Table:
     for column in ("test", "points", "feedback"):
         table.add_column(column, overflow="fold")
     for t in grade.tests:
-        mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
+        mark = "[green]✓[/]" if t.passed else "[dim]-[/]" if t.skipped else "[red]✗[/]"
         from rich.text import Text
 
         feedback = Text(t.feedback + (f"\n{t.output}" if t.output else ""))

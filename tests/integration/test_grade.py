@@ -59,6 +59,30 @@ def test_faulty_submission_loses_exactly_the_points_of_what_it_breaks(lab, case,
     assert all(t.feedback and t.feedback != "passed" for t in grade.tests if t.id in lost)
 
 
+def test_a_message_written_in_several_sends_scores_full_marks(tmp_path):
+    """Stream checks: the greeting in two segments (and the answer in three) is still the greeting."""
+    loaded = load_lab("tcp-hello")
+    sub = submission(tmp_path, "tcp-hello", "split", FIXTURES / "split-writes" / "tcp-hello")
+    grade = grade_one(loaded, sub, 0, tmp_path)
+    assert grade.gradable, grade.error
+    assert grade.score == grade.max_score, [(t.id, t.feedback) for t in grade.tests if not t.passed]
+    hello = json.loads((Path(grade.run_folder) / "results.json").read_text())
+    messages = {e["id"]: e["message"] for e in hello["expectations"]}
+    assert "23 bytes in 2 segments" in messages["hello"], messages["hello"]
+    assert "23 bytes in 3 segments" in messages["answer"], messages["answer"]
+
+
+def test_a_refused_connection_skips_what_needs_the_handshake(tmp_path):
+    loaded = load_lab("tcp-hello")
+    grade = grade_one(loaded, submission(tmp_path, "tcp-hello", "wrong-port", FIXTURES / "broken" / "tcp-hello" / "wrong-port"),
+                      0, tmp_path)
+    tests = {t.id: t for t in grade.tests}
+    assert not tests["handshake"].passed and not tests["handshake"].skipped
+    for check in ("hello", "answer", "close"):
+        assert tests[check].skipped and tests[check].score == 0
+        assert tests[check].feedback == "skipped: needs handshake, which failed"
+
+
 def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):
     lab = load_lab("tcp-hello")
     grade = grade_one(lab, submission(tmp_path, "tcp-hello", "no-client", drop="client.py"), 0, tmp_path)
@@ -140,6 +164,23 @@ def test_cli_grade_formats_and_exit_codes(tmp_path):
     assert summary.read_text().splitlines()[1].startswith("good,9,9,True")
     r = subprocess.run([*cli, str(good), "--format", "pdf"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "--format" in r.stderr
+
+
+def test_prairielearn_exit_code_is_zero_once_results_are_written(tmp_path):
+    """PrairieLearn's grader host ignores results.json after a non-zero exit: not-gradable must still exit 0."""
+    env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src")}
+    good = submission(tmp_path, "tcp-hello", "good")
+    blocked = tmp_path / "runs-is-a-file"
+    blocked.write_text("")
+    out = tmp_path / "results.json"
+    cli = [sys.executable, "-m", "socklab.cli", "grade", "tcp-hello", str(good), "--runs-dir", str(blocked), "-o", str(out)]
+    r = subprocess.run([*cli, "--format", "prairielearn"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert data["gradable"] is False and data["message"]
+    r = subprocess.run([*cli, "--format", "gradescope"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0  # other formats keep the infrastructure exit code
+    assert json.loads(out.read_text())["output"].startswith("NOT GRADED: ")
 
 
 def test_a_submission_cannot_replace_a_file_the_lab_provides(tmp_path):

@@ -93,7 +93,7 @@ def test_normalisation():
         (one(packet={"payload": {}}), "0.packet.payload", "payload needs one of"),
         (one(), "0", "an expectation needs exactly one check among packet, sequence"),
         (one(packet={}, output={"node": "a", "exit_code": 0}), "0", "found packet, output"),
-        (one(tcp_handshake={"server": "s:1"}, count=1), "0", "count and none apply to packet checks only"),
+        (one(tcp_handshake={"server": "s:1"}, count=1), "0", "count and none apply to packet and retransmissions checks only"),
         (one(packet={}, count=1, none=True), "0", "use either count or none"),
         (one(packet={}, within="2s"), "0", "within needs after"),
         (one(output={"node": "a", "exit_code": 0}, after="x"), "0", "after/within apply to capture checks"),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import socket
+import time
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -14,22 +17,42 @@ FORMATS = ("table", "json", "gradescope", "prairielearn", "junit", "csv")
 EXTENSIONS = {"json": "json", "gradescope": "json", "prairielearn": "json", "junit": "xml", "csv": "csv"}
 
 
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def printable(text: str | None) -> str:
+    """Program output made safe for every consumer: ANSI escapes removed, other control
+    characters (which XML 1.0 cannot carry at all) shown as \\xNN."""
+    if not text:
+        return ""
+    text = _ANSI.sub("", text)
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
 def gradescope(grade: Grade) -> dict[str, Any]:
-    """results.json per Gradescope's autograder specification."""
-    output = grade.summary
+    """results.json per Gradescope's autograder specification; plain text (output_format) everywhere.
+
+    Without output_format Gradescope renders messages as sanitized HTML and drops anything
+    between < and >; diffs and program output need text.
+    """
+    output = printable(grade.summary)
     if not grade.gradable:
-        output = f"NOT GRADED: {grade.error}\n{output}".strip()
+        output = (f"NOT GRADED: {printable(grade.error) or 'grading did not complete'}\n"
+                  "The score below is not a grade for this submission.\n" + output).strip()
     return {
         "score": grade.score,
         "execution_time": round(grade.duration, 3),
         "output": output,
+        "output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [
             {
                 "name": t.title, "number": t.id, "score": t.score, "max_score": t.max_score,
                 "status": "passed" if t.passed else "failed",
-                "output": t.feedback + (f"\n\nProgram output:\n{t.output}" if t.output else ""),
+                "output": printable(t.feedback + (f"\n\nProgram output:\n{t.output}" if t.output else "")),
+                "output_format": "text",
                 "visibility": t.visibility,
             }
             for t in grade.tests
@@ -38,39 +61,78 @@ def gradescope(grade: Grade) -> dict[str, Any]:
 
 
 def prairielearn(grade: Grade) -> dict[str, Any]:
-    """results.json for PrairieLearn's external grader: score in [0, 1], gradable."""
+    """results.json for PrairieLearn's external grader: score in [0, 1], gradable.
+
+    PrairieLearn ignores results.json when the grader exits non-zero: see EXIT_ZERO_AFTER_WRITING.
+    """
     return {
         "gradable": grade.gradable,
         "score": (grade.score / grade.max_score) if grade.max_score and grade.gradable else 0.0,
-        "message": grade.error or ("all tests passed" if grade.tests and all(t.passed for t in grade.tests)
-                                   else grade.summary.splitlines()[0] if grade.summary else ""),
-        "output": grade.summary,
+        "message": printable(grade.error or ("all tests passed" if grade.tests and all(t.passed for t in grade.tests)
+                                             else grade.summary.splitlines()[0] if grade.summary else "")),
+        "output": printable(grade.summary),
         "tests": [
             {"name": t.title, "description": t.id, "points": t.score, "max_points": t.max_score,
-             "message": t.feedback, "output": t.output}
+             "message": printable(t.feedback), "output": printable(t.output)}
             for t in grade.tests
         ],
     }
 
 
-def junit(grades: list[Grade]) -> str:
+EXIT_ZERO_AFTER_WRITING = frozenset({"prairielearn"})
+"""Formats whose consumer ignores the results file when the grader exits non-zero (PrairieLearn's
+grader host): once such a file is written, `socklab grade` exits 0 whatever else happened."""
+
+
+def junit(grades: list[Grade], when: float | None = None, hostname: str | None = None) -> str:
+    """JUnit XML valid against both the Jenkins xunit-plugin junit-10.xsd and windyroad's JUnit.xsd.
+
+    The two schemas agree on: <testsuites> without attributes; per suite name, package, id,
+    tests/failures/errors/skipped, time, timestamp (no zone), hostname, then <properties>,
+    the testcases, <system-out>, <system-err>; per testcase name, classname, time and at most
+    one of skipped/error/failure (with type). A not-gradable grade is one errored testcase.
+    """
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() if when is None else when))
+    host = hostname or socket.gethostname() or "localhost"
     suites = ET.Element("testsuites")
-    for grade in grades:
-        suite = ET.SubElement(suites, "testsuite", name=f"{grade.lab}:{grade.submission}",
-                              tests=str(len(grade.tests)), time=f"{grade.duration:.3f}",
-                              failures=str(sum(not t.passed for t in grade.tests)),
-                              errors="0" if grade.gradable else "1")
+    for index, grade in enumerate(grades):
+        failures = sum(not t.passed and not t.skipped for t in grade.tests)
+        skipped = sum(t.skipped for t in grade.tests)
+        suite = ET.SubElement(suites, "testsuite", {
+            "name": _token(f"{grade.lab}:{grade.submission}"), "package": _token(grade.lab), "id": str(index),
+            "tests": str(len(grade.tests) + (not grade.gradable)), "failures": str(failures),
+            "errors": "0" if grade.gradable else "1", "skipped": str(skipped), "time": f"{grade.duration:.3f}",
+            "timestamp": stamp, "hostname": _token(host),
+        })
+        props = ET.SubElement(suite, "properties")
+        for name, value in (("lab", grade.lab), ("submission", grade.submission), ("score", f"{grade.score:g}"),
+                            ("max_score", f"{grade.max_score:g}"), ("gradable", str(grade.gradable).lower())):
+            ET.SubElement(props, "property", name=name, value=printable(value))
+        classname = _token(f"{grade.lab}.{grade.submission}")
         if not grade.gradable:
-            case = ET.SubElement(suite, "testcase", name="grading", classname=grade.lab)
-            ET.SubElement(case, "error", message=grade.error or "not graded").text = grade.error
+            case = ET.SubElement(suite, "testcase", name="grading", classname=classname, time="0")
+            reason = printable(grade.error) or "not graded"
+            ET.SubElement(case, "error", type="not graded", message=_first_line(reason)).text = reason
         for t in grade.tests:
-            case = ET.SubElement(suite, "testcase", name=t.id, classname=f"{grade.lab}.{grade.submission}")
-            ET.SubElement(case, "properties")
-            if not t.passed:
-                failure = ET.SubElement(case, "failure", message=t.feedback.splitlines()[0] if t.feedback else "failed")
-                failure.text = t.feedback + (f"\n\n{t.output}" if t.output else "")
+            case = ET.SubElement(suite, "testcase", name=_token(t.id), classname=classname, time="0")
+            text = printable(t.feedback + (f"\n\n{t.output}" if t.output else ""))
+            if t.skipped:
+                ET.SubElement(case, "skipped", message=_first_line(text) or "skipped").text = text
+            elif not t.passed:
+                ET.SubElement(case, "failure", type="check failed", message=_first_line(text) or "failed").text = text
+        ET.SubElement(suite, "system-out").text = printable(grade.summary)
+        ET.SubElement(suite, "system-err").text = ""
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _token(text: str) -> str:
+    """xs:token: no control characters, single spaces, never empty."""
+    return " ".join(printable(text).split()) or "-"
 
 
 def summary_csv(grades: list[Grade]) -> str:

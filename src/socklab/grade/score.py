@@ -25,6 +25,7 @@ class CheckGrade:
     visibility: str
     feedback: str  # what was expected and what was seen
     output: str = ""  # the tail of the programs' output that matters for this test
+    skipped: bool = False  # not checked: a prerequisite (needs) did not pass, or a file is missing
 
 
 Failure = Literal["submission", "infrastructure", "crash", "stopped"]
@@ -95,7 +96,8 @@ def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, miss
         if expectation.id in skipped:
             grade.tests.append(CheckGrade(
                 id=expectation.id, title=expectation.title, score=0.0, max_score=max_score, passed=False,
-                visibility=visibility, feedback=f"not checked: the submission has no {skipped[expectation.id]}"))
+                visibility=visibility, feedback=f"not checked: the submission has no {skipped[expectation.id]}",
+                skipped=True))
             continue
         if result is None or result.error:
             grade.gradable, grade.failure = False, "infrastructure"
@@ -106,7 +108,7 @@ def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, miss
         grade.tests.append(CheckGrade(
             id=expectation.id, title=expectation.title, score=max_score if result.passed else 0.0,
             max_score=max_score, passed=result.passed, visibility=visibility, feedback=feedback,
-            output="" if result.passed else output))
+            output="" if result.passed or result.skipped else output, skipped=result.skipped))
     problems = [f"step {s.id}: {s.problem}" for s in run.steps if not s.ok]
     grade.summary = "\n".join(
         [f"missing file: {m}" for m in missing] + problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,8 +24,8 @@ from pydantic import (
 __all__ = [
     "ArpMatch", "Count", "Duration", "EtherMatch", "Expectation", "Expectations", "IcmpMatch",
     "Icmpv6Match", "IPv4Match", "IPv6Match", "Only", "OutputCheck", "PacketMatch", "PayloadMatch",
-    "RequestReply", "TcpClose", "TcpHandshake", "TcpMatch", "TextMatch", "UdpMatch", "CHECKS",
-    "ALLOW_PRESETS",
+    "RequestReply", "Retransmissions", "StreamMatch", "TcpClose", "TcpHandshake", "TcpMatch", "TextMatch",
+    "UdpMatch", "CHECKS", "ALLOW_PRESETS",
 ]
 
 
@@ -291,6 +291,8 @@ class PayloadMatch(_Model):
     A bare string is shorthand for `contains`. `hex` is the exact payload in hex ("48 65 6c 6c 6f").
     """
 
+    what: ClassVar[str] = "payload"
+
     equals: str | None = None
     contains: str | None = None
     regex: str | None = None
@@ -300,7 +302,7 @@ class PayloadMatch(_Model):
     @model_validator(mode="after")
     def _check(self) -> PayloadMatch:
         if all(v is None for v in (self.equals, self.contains, self.regex, self.hex, self.length)):
-            raise ValueError("payload needs one of: equals, contains, regex, hex, length")
+            raise ValueError(f"{self.what} needs one of: equals, contains, regex, hex, length")
         if self.hex is not None:
             digits = re.sub(r"[\s:.-]", "", self.hex)
             if len(digits) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", digits):
@@ -408,6 +410,38 @@ class RequestReply(_Model):
     all: bool = False
 
 
+class StreamMatch(PayloadMatch):
+    """The bytes one side of a TCP connection sent, reassembled by sequence number.
+
+    from/to: the sending and receiving ends (usually a node and "node:port"); the payload keys
+    (equals, contains, regex, hex, length) hold for the whole stream of one connection, so how
+    the program split its writes into segments never matters. checksums: valid also requires
+    every segment of that stream to carry correct checksums.
+    """
+
+    what: ClassVar[str] = "stream"
+
+    from_: Endpoint = Field(alias="from")
+    to: Endpoint
+    capture: str | list[str] | None = None
+    checksums: Literal["valid"] | None = None
+
+
+class Retransmissions(_Model):
+    """Segments (TCP) or datagrams (UDP) from `from` to `to` that carry bytes sent before.
+
+    TCP: a segment whose sequence range overlaps bytes already seen on that connection and
+    direction, or fills a hole behind them (the original was lost before the capture point).
+    UDP: a datagram whose payload repeats an earlier one's (an application-level resend).
+    Counted with the expectation's count / none (default: at least one).
+    """
+
+    from_: Endpoint = Field(alias="from")
+    to: Endpoint
+    proto: Literal["tcp", "udp"] = "tcp"
+    capture: str | list[str] | None = None
+
+
 class TextMatch(_Model):
     """Program output. A bare string is shorthand for contains. equals ignores trailing whitespace."""
 
@@ -484,26 +518,37 @@ def _count_shorthand(v: Any) -> Any:
     return {"exactly": v} if isinstance(v, int) and not isinstance(v, bool) else v
 
 
-CHECKS = ("packet", "sequence", "tcp_handshake", "tcp_close", "request_reply", "only", "output")
+CHECKS = ("packet", "sequence", "stream", "tcp_handshake", "tcp_close", "retransmissions", "request_reply", "only",
+          "output")
+COUNTED = ("packet", "retransmissions")  # the checks count / none apply to
+
+
+def _id_list(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
 
 
 class Expectation(_Model):
     """One item of a lab file's `expect:` list: an id, a title, points and exactly one check.
 
-    Checks: packet, sequence, tcp_handshake, tcp_close, request_reply, only, output.
-    count/none quantify packet; after/within restrict capture checks to a time window that
-    starts when step `after` started; hint is appended to the message when the check fails.
+    Checks: packet, sequence, stream, tcp_handshake, tcp_close, retransmissions, request_reply,
+    only, output. count/none quantify packet and retransmissions; after/within restrict capture
+    checks to a time window that starts when step `after` started; hint is appended to the
+    message when the check fails; needs names expectations that must pass first (else this one
+    is skipped, worth 0).
     """
 
     id: Annotated[str, Field(pattern=_SLUG_RE, min_length=1, max_length=64)]
     title: Annotated[str, Field(min_length=1)]
     points: float = Field(1.0, ge=0)
     hint: str | None = None
+    needs: Annotated[list[Annotated[str, Field(pattern=_SLUG_RE)]], BeforeValidator(_id_list)] = Field(default_factory=list)
 
     packet: PacketMatch | None = None
     sequence: Annotated[list[PacketMatch], Field(min_length=1)] | None = None
+    stream: StreamMatch | None = None
     tcp_handshake: TcpHandshake | None = None
     tcp_close: TcpClose | None = None
+    retransmissions: Retransmissions | None = None
     request_reply: RequestReply | None = None
     only: Only | None = None
     output: OutputCheck | None = None
@@ -520,8 +565,8 @@ class Expectation(_Model):
             found = f"found {', '.join(given)}" if given else "found none"
             raise ValueError(f"an expectation needs exactly one check among {', '.join(CHECKS)}; {found}")
         kind = given[0]
-        if (self.count is not None or self.none) and kind != "packet":
-            raise ValueError(f"count and none apply to packet checks only, not {kind}")
+        if (self.count is not None or self.none) and kind not in COUNTED:
+            raise ValueError(f"count and none apply to packet and retransmissions checks only, not {kind}")
         if self.count is not None and self.none:
             raise ValueError("use either count or none: true, not both")
         if self.within is not None and self.after is None:
@@ -568,6 +613,10 @@ class Expectation(_Model):
         if self.tcp_close:
             for e in self.tcp_close.between:
                 endpoint(e)
+        for c in (self.stream, self.retransmissions):
+            if c is not None:
+                endpoint(c.from_)
+                endpoint(c.to)
         if self.request_reply:
             matcher(self.request_reply.request)
             if self.request_reply.reply:
@@ -582,7 +631,7 @@ class Expectation(_Model):
                 nodes.add(self.output.node)
             if self.output.step:
                 steps.add(self.output.step)
-        for c in (self.tcp_handshake, self.tcp_close, self.only):
+        for c in (self.tcp_handshake, self.tcp_close, self.only, self.stream, self.retransmissions):
             if c is not None and c.capture is not None:
                 caps.update([c.capture] if isinstance(c.capture, str) else c.capture)
         return {"nodes": nodes, "steps": steps, "captures": caps}

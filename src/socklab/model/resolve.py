@@ -351,6 +351,35 @@ def _check_expectations(spec: LabSpec, scenario: tuple[Step, ...], captures: tup
         for cap in sorted(refs["captures"]):
             if ":" in cap and cap not in points:
                 raise ResolveError(("expect", index), f"{expectation.id}: {cap} is not captured (captures: {', '.join(sorted(points)) or 'none'})")
+    _check_needs(spec)
+
+
+def _check_needs(spec: LabSpec) -> None:
+    """`needs` names expectations of this lab, and prerequisites never form a cycle."""
+    index = {e.id: i for i, e in enumerate(spec.expect)}
+    for i, expectation in enumerate(spec.expect):
+        for j, need in enumerate(expectation.needs):
+            if need not in index:
+                raise ResolveError(("expect", i, "needs", j), f"{expectation.id} needs unknown expectation {need!r} "
+                                                              f"(expectations: {', '.join(index)})")
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+
+    def visit(eid: str, path: list[str]) -> None:
+        state[eid] = 1
+        exp = spec.expect[index[eid]]
+        for j, need in enumerate(exp.needs):
+            if need == eid:
+                raise ResolveError(("expect", index[eid], "needs", j), f"{eid} needs itself")
+            if state.get(need) == 1:
+                cycle = [*path[path.index(need):], eid, need] if need in path else [eid, need]
+                raise ResolveError(("expect", index[eid], "needs", j), f"needs form a cycle: {' -> '.join(cycle)}")
+            if need not in state:
+                visit(need, [*path, eid])
+        state[eid] = 2
+
+    for e in spec.expect:
+        if e.id not in state:
+            visit(e.id, [])
 
 
 def _check_grading(spec: LabSpec, scenario: tuple[Step, ...]) -> None:

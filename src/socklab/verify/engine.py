@@ -7,7 +7,8 @@ capture, unknown node or step) yields an `error` result, never an exception.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from socklab.errors import InfrastructureError
 from socklab.model.expectations import Expectation
@@ -17,6 +18,9 @@ from socklab.verify.frames import Capture, Frame, decode, dedup_key
 from socklab.verify.match import C, window_constraint
 from socklab.verify.pcap import CaptureFormatError, first_timestamp, read_records
 from socklab.verify.results import ExpectationResult
+
+if TYPE_CHECKING:
+    from socklab.verify.checks import Outcome
 
 DEDUP_WINDOW = 1.0  # seconds: the same packet on two captures closer than this counts once
 
@@ -29,10 +33,52 @@ def verify(expectations: Sequence[Expectation], ctx: VerifyContext) -> list[Expe
     """Check every expectation against the run described by ctx; one result each, in order.
 
     Captures are read once and shared by all expectations. Never raises for a bad capture
-    or a name the lab does not know: those give results with `error` set.
+    or a name the lab does not know: those give results with `error` set. An expectation
+    whose `needs` did not all pass is skipped (worth 0, no diff) instead of checked.
     """
     engine = Engine(ctx)
-    return [engine.check(e) for e in expectations]
+    by_id = {e.id: e for e in expectations}
+    done: dict[str, ExpectationResult] = {}
+
+    def result(e: Expectation, path: tuple[str, ...]) -> ExpectationResult:
+        if e.id in done:
+            return done[e.id]
+        problem = _unknown_or_cycle(e, by_id, path)
+        if problem:
+            r = ExpectationResult(e.id, e.title, e.points, False, 0.0, f"could not check: {problem}", error=problem)
+        else:
+            deps = [(n, result(by_id[n], (*path, e.id))) for n in e.needs]
+            r = _skip(e, deps) or engine.check(e)
+        done[e.id] = r
+        return r
+
+    return [result(e, ()) for e in expectations]
+
+
+def _unknown_or_cycle(e: Expectation, by_id: dict[str, Expectation], path: tuple[str, ...]) -> str | None:
+    for n in e.needs:
+        if n not in by_id:
+            return f"needs {n!r}, which is not an expectation of this lab"
+        if n in path or n == e.id:
+            cycle = [*path[path.index(n):], e.id, n] if n in path else [e.id, n]
+            return f"needs form a cycle: {' -> '.join(cycle)}"
+    return None
+
+
+def _skip(e: Expectation, deps: list[tuple[str, ExpectationResult]]) -> ExpectationResult | None:
+    """The skipped result when a prerequisite did not pass, naming which and why."""
+    groups: dict[str, list[str]] = {}
+    for name, r in deps:
+        if r.passed:
+            continue
+        why = "was skipped" if r.skipped else ("could not be checked" if r.error else "failed")
+        groups.setdefault(why, []).append(name)
+    if not groups:
+        return None
+    parts = [f"{' and '.join(names)}, which {why.replace('was ', 'were ') if len(names) > 1 else why}"
+             for why, names in groups.items()]
+    return ExpectationResult(e.id, e.title, e.points, False, 0.0, "skipped: needs " + "; needs ".join(parts),
+                             skipped=True)
 
 
 class Engine:
@@ -155,10 +201,9 @@ class Engine:
     # -- checking ---------------------------------------------------------------------------
 
     def check(self, e: Expectation) -> ExpectationResult:
-        from socklab.verify import checks
-
+        """Run e's check (ignoring `needs`: verify() decides about prerequisites)."""
         try:
-            out = getattr(checks, f"check_{e.kind}")(self, e)
+            out = _CHECKS[e.kind](self, e)
         except (SpecError, CaptureError) as err:
             return ExpectationResult(e.id, e.title, e.points, False, 0.0, f"could not check: {err}", error=str(err))
         except Exception as err:  # a bug in socklab must not sink the whole report
@@ -171,3 +216,26 @@ class Engine:
             e.id, e.title, e.points, out.passed, e.points if out.passed else 0.0, message,
             out.evidence, out.diff if not out.passed else None,
         )
+
+
+def _table() -> dict[str, Callable[[Engine, Expectation], Outcome]]:
+    from socklab.verify import checks, streamcheck
+
+    return {
+        "packet": checks.check_packet, "sequence": checks.check_sequence, "stream": streamcheck.check_stream,
+        "tcp_handshake": checks.check_tcp_handshake, "tcp_close": checks.check_tcp_close,
+        "retransmissions": streamcheck.check_retransmissions, "request_reply": checks.check_request_reply,
+        "only": checks.check_only, "output": checks.check_output,
+    }
+
+
+class _LazyTable(dict):
+    """The check table, built on first use so that importing the engine stays cheap."""
+
+    def __missing__(self, kind: str):
+        for k, fn in _table().items():
+            self.setdefault(k, fn)
+        return dict.__getitem__(self, kind)
+
+
+_CHECKS: dict[str, Callable[[Engine, Expectation], Outcome]] = _LazyTable()
