@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from socklab.model.expectations import Expectation, StreamMatch
 from socklab.verify.checks import Outcome, _plural, _windowed
 from socklab.verify.endpoints import Ends
-from socklab.verify.expectations import Expectation, StreamMatch
 from socklab.verify.frames import Frame, checksum_fields, preview
 from socklab.verify.pcap import iter_hexdump
 from socklab.verify.render import MAX_EVIDENCE, evidence_line
