@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tcpdump iproute2 ethtool util-linux procps iputils-ping python3-venv python3-scapy)
+APT_PACKAGES+=(bubblewrap)   # sandbox: the private view around graded programs
 if [ "$(id -u)" != 0 ]; then
   echo "socklab setup: run as root (network namespaces and captures need it)" >&2
   exit 1

@@ -24,6 +24,7 @@ def socklab_leftovers() -> list[str]:
     from socklab import state
     from socklab.names import PREFIX
     from socklab.nsutil import list_netns
+    from socklab.sandbox import cgroups
 
     found = [f"netns {n}" for n in list_netns() if n.startswith(PREFIX)]
     etc = Path("/etc/netns")
@@ -32,6 +33,7 @@ def socklab_leftovers() -> list[str]:
     found += [f"ledger {r.instance}" for r in state.all_records()]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(': ')[1]}" for line in links.splitlines() if line.split(": ")[1].startswith("sl")]
+    found += [f"cgroup {p}" for p in cgroups.leftovers()]
     return found
 
 
@@ -70,6 +72,11 @@ def leak_check():
         for record in state.all_records():
             if f"ledger {record.instance}" in leftovers:
                 destroy(record)
+        from socklab.sandbox import cgroups
+
+        for item in leftovers:
+            if item.startswith("cgroup "):
+                cgroups.remove_dir(Path(item.split(" ", 1)[1]))
         shown = ", ".join(leftovers[:20]) + (f" and {len(leftovers) - 20} more" if len(leftovers) > 20 else "")
         pytest.fail(f"socklab objects left behind by the tests: {shown}", pytrace=False)
 

@@ -28,7 +28,7 @@ BUFFER_KIB = 65536
 
 
 def tcpdump_argv(netns_path: str, iface: str, write: str, bpf: str | None = None, stream: bool = False,
-                 count: int | None = None) -> list[str]:
+                 count: int | None = None, buffer: int | None = None) -> list[str]:
     """tcpdump in a node's namespace. `stream` flushes each packet (live viewing); files are
     written in large blocks instead (a write per packet loses packets at high rates) and
     flushed when tcpdump stops on SIGINT. tcpdump runs at nice -10: when the programs under
@@ -37,7 +37,7 @@ def tcpdump_argv(netns_path: str, iface: str, write: str, bpf: str | None = None
     if tcpdump is None:
         raise InfrastructureError("tcpdump is not installed (apt-get install tcpdump, or run `make setup`)")
     argv = ["nice", "-n", "-10", "nsenter", f"--net={netns_path}", tcpdump, "-i", iface, "-s", "0", "--immediate-mode",
-            "-B", str(BUFFER_KIB), "-Z", "root", "-w", write, *(["-U"] if stream else []),
+            "-B", str(max(1, buffer >> 10) if buffer else BUFFER_KIB), "-Z", "root", "-w", write, *(["-U"] if stream else []),
             *(["-c", str(count)] if count else [])]
     if bpf:
         argv.append(bpf)
@@ -74,7 +74,7 @@ def start_captures(points: list[tuple[CapturePoint, str]], folder: RunFolder, ti
         for point, netns_path in points:
             path, log = folder.pcap(point), folder.capture_log(point)
             with open(log, "wb") as err:
-                proc = subprocess.Popen(tcpdump_argv(netns_path, point.iface, str(path), point.filter),
+                proc = subprocess.Popen(tcpdump_argv(netns_path, point.iface, str(path), point.filter, buffer=point.buffer),
                                         stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
             captures.append(Capture(point=str(point), path=path, proc=proc, log=log))
         deadline = time.monotonic() + timeout

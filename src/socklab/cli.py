@@ -230,7 +230,8 @@ def run(
 
     Uses the instance if it is already up (and leaves it up). Every run writes a folder
     runs/<instance>-<timestamp>/ with the plan, step outputs, pcaps and results.json.
-    Exit code: 0 every step and expectation met, 1 not, 2 bad input, 3 infrastructure failure.
+    Exit code: 0 every step and expectation met, 1 not, 2 bad input or not gradable (a capture
+    lost packets: its checks are "not graded"), 3 infrastructure failure.
 
     Example: socklab run tcp-hello
     """
@@ -250,7 +251,8 @@ def run(
         print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
     elif len(results) > 1:
         _out(*run_verdicts(results))
-    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.FAILED for r in results]
+    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.NOT_GRADABLE if r.incomplete
+             else Exit.FAILED for r in results]
     raise typer.Exit(max(codes))
 
 
@@ -320,7 +322,8 @@ def verify(
 ) -> None:
     """Check a run's saved captures and outputs again, without re-running anything.
 
-    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not.
+    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not, 2 not
+    gradable (a capture lost packets: its checks are "not graded").
     """
     from socklab.model.loader import load_lab
     from socklab.run import reverify
@@ -332,7 +335,7 @@ def verify(
         from socklab.render import run_report
 
         _out(*run_report(result))
-    raise typer.Exit(Exit.OK if result.ok else Exit.FAILED)
+    raise typer.Exit(Exit.OK if result.ok else Exit.NOT_GRADABLE if result.incomplete else Exit.FAILED)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from typing import Any
 from socklab import __version__
 from socklab.backends.base import Progress, no_progress
 from socklab.capture import Capture, start_captures, stop_captures
+from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError, SubmissionError, UsageError
 from socklab.model.lab import Lab, Step
@@ -45,10 +46,16 @@ class RunResult:
     faults: list[dict[str, Any]] = field(default_factory=list)  # every packet the lab's links affected
     link_changes: list[dict[str, Any]] = field(default_factory=list)  # links down/up/changed during the run
     fault_plan: list[dict[str, Any]] = field(default_factory=list)  # each exact fault: packets matched
+    sandbox: dict[str, str] | None = None  # what isolated the programs (graded runs): view, limits
 
     @property
     def ok(self) -> bool:
         return self.error is None and all(s.ok for s in self.steps) and all(e.passed for e in self.expectations)
+
+    @property
+    def incomplete(self) -> list[str]:
+        """Why checks could not be judged: a capture lost packets (then nothing to grade)."""
+        return [f"{e.id}: {e.error}" for e in self.expectations if is_incomplete(e.error)]
 
     @property
     def run_folder(self) -> RunFolder:
@@ -62,6 +69,7 @@ class RunResult:
             "expectations": [e.to_dict() for e in self.expectations],
             "captures": self.captures,
             "faults": self.faults, "link_changes": self.link_changes, "fault_plan": self.fault_plan,
+            **({"sandbox": self.sandbox} if self.sandbox else {}),
         }
 
 
@@ -136,7 +144,8 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
         os.chmod(where, 0o755)
         workspace = prepare_workspace(lab, where, submission)
         if sandbox is not None:
-            sandbox.prepare(workspace)
+            sandbox.prepare(workspace, dep)
+            result.sandbox = sandbox.describe()
     _write_manifest(lab, folder, result)
     captures: list[Capture] = []
     runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox)
@@ -174,7 +183,8 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
     result.captures = {c.point: {"file": folder.relative(c.path), "dropped": c.dropped} for c in captures}
     if result.error is None and lab.expect:
         t = time.perf_counter()
-        result.expectations = verify_run(lab, dep.plan, folder, result.steps)
+        result.expectations = mark_incomplete(lab.expect, verify_run(lab, dep.plan, folder, result.steps),
+                                              result.captures)
         result.timings["verify"] = time.perf_counter() - t
 
 
@@ -268,7 +278,7 @@ def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     result = RunResult(lab=lab.name, instance=saved["instance"], backend=saved["backend"], folder=run.path,
                        steps=steps, captures=saved.get("captures", {}))
     t = time.perf_counter()
-    result.expectations = verify_run(lab, plan, run, steps)
+    result.expectations = mark_incomplete(lab.expect, verify_run(lab, plan, run, steps), result.captures)
     result.timings["verify"] = time.perf_counter() - t
     return result
 
@@ -287,7 +297,7 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     submission's: they may run outside the grading sandbox.
     """
     workspace.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", "README.md", "__pycache__", "runs")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", "mutants", "README.md", "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}

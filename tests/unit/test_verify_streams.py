@@ -102,10 +102,17 @@ def test_a_missing_segment_is_a_hole(run):
 
 
 def test_no_connection_and_wrong_port(run):
-    r = stream(run, [s2c(500, b"x")], contains="x")
+    r = stream(run, [s2c(500, b"x")], contains="y")
     assert r.message == "no TCP segment from client to server:12345 at all on server:eth0"
-    r = stream(run, [c2s(1, MSG, dport=12346)], contains="Hello")
+    r = stream(run, [c2s(1, MSG, dport=12346)], contains="nothing like it")
     assert r.message == "no TCP segment from client to server:12345; TCP segments from client seen only to port 12346"
+
+
+def test_bytes_sent_elsewhere_are_pointed_at(run):
+    r = stream(run, handshake() + segments(MSG, [3]), **{"from": "server:12345", "to": "client", "contains": "World"})
+    assert r.message.endswith("; the expected bytes went the other way: stream 192.168.11.12:40000 > 192.168.11.11:12345")
+    r = stream(run, [c2s(1, MSG, dport=12346)], contains="World")
+    assert r.message.endswith("; the expected bytes went to another port: stream 192.168.11.12:40000 > 192.168.11.11:12346")
 
 
 def test_a_new_connection_on_the_same_ports(run):

@@ -103,6 +103,7 @@ class CapturePoint(IfaceRef):
     """Where tcpdump listens, with an optional BPF filter."""
 
     filter: str | None = field(default=None, compare=False)
+    buffer: int | None = field(default=None, compare=False)  # kernel ring in bytes (None: the capture's default)
 
 
 ReadyKind = Literal["tcp_listen", "udp_bound", "raw_bound", "output", "file"]

@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from socklab.model.expectations import Duration, Expectations
-from socklab.model.grading import GradingSpec
+from socklab.model.expectations import Expectations
+from socklab.model.grading import GradingSpec, Size
 from socklab.model.impair import FaultSpec, ImpairField, Impairment, Seed, Time, link_action_of
+from socklab.model.values import Duration
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
 """Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names."""
@@ -227,10 +228,14 @@ class CaptureSpec(Strict):
 
     on: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")]
     filter: str | None = None
+    buffer: Size | None = Field(default=None, description="kernel capture ring (e.g. 64M); small only to test "
+                                "what a capture that drops packets does (its checks are not graded)")
 
     @model_validator(mode="before")
     @classmethod
     def _short_form(cls, value: Any) -> Any:
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if k is True else k): v for k, v in value.items()}  # YAML 1.1 reads `on:` as true
         return {"on": value} if isinstance(value, str) else value
 
 

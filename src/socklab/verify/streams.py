@@ -95,7 +95,7 @@ def _connections(frames: Iterable[Frame], src: Ends, dst: Ends) -> list[Stream]:
     current: dict[tuple, Stream] = {}
     out: list[Stream] = []
     for f in frames:
-        if f.l4p != 6 or not _at(src, f, True) or not _at(dst, f, False):
+        if f.l4p != 6 or not src.at(f, True) or not dst.at(f, False):
             continue
         key = (f.ipsrc, f.sport, f.ipdst, f.dport)
         s = current.get(key)
@@ -113,12 +113,6 @@ def _connections(frames: Iterable[Frame], src: Ends, dst: Ends) -> list[Stream]:
             out.append(s)
         s.frames.append(f)
     return out
-
-
-def _at(ends: Ends, f: Frame, src: bool) -> bool:
-    if not ends.has(f, src):
-        return False
-    return ends.port is None or (f.sport if src else f.dport) == ends.port
 
 
 def _place(s: Stream) -> None:
@@ -230,7 +224,7 @@ def udp_repeats(frames: Iterable[Frame], src: Ends, dst: Ends) -> tuple[list[Fra
     sent: list[Frame] = []
     again: list[Frame] = []
     for f in frames:
-        if f.l4p != 17 or not _at(src, f, True) or not _at(dst, f, False):
+        if f.l4p != 17 or not src.at(f, True) or not dst.at(f, False):
             continue
         sent.append(f)
         key = (f.ipsrc, f.sport, f.ipdst, f.dport, f.data[f.pl : f.pe])
