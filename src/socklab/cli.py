@@ -421,6 +421,47 @@ def capture(
 
 
 @app.command()
+def link(
+    instance: InstanceArg,
+    endpoint: Annotated[str, typer.Argument(help="An end of the link, NODE:IFACE.", metavar="NODE:IFACE")],
+    action: Annotated[str, typer.Argument(help="show, set, down, up or reset.", metavar="show|set|down|up|reset")] = "show",
+    delay: Annotated[str | None, typer.Option(help="e.g. 50ms")] = None,
+    jitter: Annotated[str | None, typer.Option(help="e.g. 5ms (uniform, ±)")] = None,
+    loss: Annotated[str | None, typer.Option(help="e.g. 2%")] = None,
+    duplicate: Annotated[str | None, typer.Option(help="e.g. 1%")] = None,
+    reorder: Annotated[str | None, typer.Option(help="e.g. 5%")] = None,
+    corrupt: Annotated[str | None, typer.Option(help="e.g. 1%")] = None,
+    rate: Annotated[str | None, typer.Option(help="e.g. 1mbit")] = None,
+    egress: Annotated[bool, typer.Option("--egress", help="Only frames leaving NODE:IFACE (default: both directions).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change an impaired link of a running lab: set impairments, take it down or up, reset it.
+
+    Example: socklab link reliable-udp client:eth0 set --delay 50ms --loss 2%
+    """
+    from socklab.deployment import attach, instance_of
+    from socklab.impair.lifecycle import change_link, parse_changes
+    from socklab.impair.render import directions_table
+
+    if action not in ("show", "set", "down", "up", "reset"):
+        raise UsageError(f"unknown action {action!r}: use show, set, down, up or reset")
+    values = {"delay": delay, "jitter": jitter, "loss": loss, "duplicate": duplicate, "reorder": reorder,
+              "corrupt": corrupt, "rate": rate}
+    changes = parse_changes(values)
+    if action == "set" and not changes:
+        raise UsageError("set needs at least one of --delay --jitter --loss --duplicate --reorder --corrupt --rate")
+    if action != "set" and changes:
+        raise UsageError(f"--delay, --loss... go with set, not {action}")
+    dep = attach(instance_of(instance))
+    change_link(dep.instance, dep.plan, endpoint, action, impair=changes or None, egress=egress)
+    shown = change_link(dep.instance, dep.plan, endpoint, "show")
+    if as_json:
+        print(json.dumps(shown["directions"], indent=2))
+    else:
+        _out(directions_table(shown["directions"]))
+
+
+@app.command()
 def schema() -> None:
     """Print the lab file's JSON schema (also in schema/lab.schema.json, for editors)."""
     from socklab.model.schema import lab_schema_json

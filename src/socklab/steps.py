@@ -181,8 +181,27 @@ class StepRunner:
                     os.close(fd)
         return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
 
+    def change_link(self, spec: Step) -> StepResult:
+        """A link step: tell the lab's relay to take the link down or up, or change it."""
+        from socklab.errors import SocklabError
+        from socklab.impair.lifecycle import change_link
+
+        result = StepResult(id=spec.id, node=spec.node, command=spec.command, background=False,
+                            expected_exit=None, started=time.time())
+        action, impair = spec.action or "", None
+        if action == "impair" and spec.impair is not None:
+            action, impair = "set", spec.impair.model_dump()
+        try:
+            change_link(self.dep.instance, self.dep.plan, str(spec.link), action, impair=impair, by=spec.id)
+        except SocklabError as err:
+            result.problem = str(err)
+        result.ended = time.time()
+        return result
+
     def run(self, spec: Step) -> StepResult:
         """Run one step: a foreground step to its end, a background one until it is ready."""
+        if spec.link is not None:
+            return self.change_link(spec)
         step = self.start(spec)
         if spec.background:
             self.background.append(step)
