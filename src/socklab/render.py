@@ -185,7 +185,8 @@ def run_report(result) -> list:
             if e.passed:
                 verdict, detail = "[green]pass[/]", "\n".join(e.evidence[:2])
             elif e.error:
-                verdict, detail = "[yellow]error[/]", e.error
+                verdict = "[yellow]not graded[/]" if e.error.startswith("not graded:") else "[yellow]error[/]"
+                detail = e.error
             elif getattr(e, "skipped", False):
                 verdict, detail = "[dim]skipped[/]", e.message
             else:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from socklab import nsutil
 from socklab.deployment import Deployment
+from socklab.errors import UsageError
 from socklab.model.lab import Readiness, Step
 from socklab.runfolder import RunFolder
 
@@ -38,6 +39,9 @@ class Sandbox(Protocol):
 
     def env(self) -> dict[str, str]:
         """Environment overrides for wrapped steps."""
+
+    def pass_fds(self, step: Step) -> tuple[int, ...]:
+        """File descriptors the wrapped command reads (handed over once, after wrap())."""
 
     def exit_code(self, step: Step, code: int | None) -> int | None:
         """The step's exit status as the program gave it (a wrapper may encode signals)."""
@@ -117,6 +121,26 @@ def node_argv(deployment: Deployment, node: str, argv: list[str] | tuple[str, ..
     return deployment.exec_argv(node, [*(wrap or []), "env", *chdir, *(f"{k}={v}" for k, v in env.items()), *argv])
 
 
+def user_command(command: list[str]) -> list[str]:
+    """The CMD of `socklab exec INSTANCE NODE -- CMD...`."""
+    command = command[1:] if command[:1] == ["--"] else command
+    if not command:
+        raise UsageError("no command given: socklab exec INSTANCE NODE -- CMD...")
+    return command
+
+
+def command_argv(deployment: Deployment, node: str, command: list[str]) -> list[str]:
+    """`socklab exec`: a user's command in a node, in the environment of scenario steps."""
+    return node_argv(deployment, node, user_command(command), node_env(deployment))
+
+
+def shell_argv(deployment: Deployment, node: str, shell: str) -> list[str]:
+    """`socklab shell`: an interactive shell in a node (bash without the user's rc files)."""
+    prompt = {"PS1": f"[{deployment.instance}:{node}] \\w# "}
+    argv = [shell, "--norc"] if shell.endswith("bash") else [shell]
+    return node_argv(deployment, node, argv, {**node_env(deployment), **prompt})
+
+
 class StepRunner:
     """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
 
@@ -147,12 +171,37 @@ class StepRunner:
                             expected_exit=spec.exit_code, stdout_path=str(out), stderr_path=str(err))
         with open(out, "wb") as fo, open(err, "wb") as fe:
             result.started = time.time()
-            proc = subprocess.Popen(self.argv(spec), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
-                                    start_new_session=True)
+            argv = self.argv(spec)
+            fds = self.sandbox.pass_fds(spec) if self.sandbox else ()
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                                        start_new_session=True, pass_fds=fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
         return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
+
+    def change_link(self, spec: Step) -> StepResult:
+        """A link step: tell the lab's relay to take the link down or up, or change it."""
+        from socklab.errors import SocklabError
+        from socklab.impair.lifecycle import change_link
+
+        result = StepResult(id=spec.id, node=spec.node, command=spec.command, background=False,
+                            expected_exit=None, started=time.time())
+        action, impair = spec.action or "", None
+        if action == "impair" and spec.impair is not None:
+            action, impair = "set", spec.impair.model_dump()
+        try:
+            change_link(self.dep.instance, self.dep.plan, str(spec.link), action, impair=impair, by=spec.id)
+        except SocklabError as err:
+            result.problem = str(err)
+        result.ended = time.time()
+        return result
 
     def run(self, spec: Step) -> StepResult:
         """Run one step: a foreground step to its end, a background one until it is ready."""
+        if spec.link is not None:
+            return self.change_link(spec)
         step = self.start(spec)
         if spec.background:
             self.background.append(step)
