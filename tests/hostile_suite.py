@@ -56,6 +56,10 @@ def _line(run_folder: str, prefix: str) -> dict:
     return json.loads(line[len(prefix) + 1:])
 
 
+def _instance_of(grade) -> str:
+    return json.loads((Path(grade.run_folder) / "results.json").read_text())["instance"]
+
+
 def run_suite(tmp_path: Path, backend: str) -> None:
     lab = load_lab(LAB)
     runs = tmp_path / "runs"
@@ -85,8 +89,12 @@ def run_suite(tmp_path: Path, backend: str) -> None:
         assert g.gradable and g.score == g.max_score, (name, problems[name])
         assert g.sandbox["limits"].endswith(("cgroup v1", "cgroup v2")), g.sandbox
     spy = _line(grades["spy"].run_folder, "SPY")
+    # /run/socklab: absent on netns; on docker only the parents of the submission's own workspace
+    workspace = str(Path(grades["spy"].run_folder) / "workspace")
+    assert all(p in ("/run/socklab", "/run/socklab/instances") or f"/{_instance_of(grades['spy'])}" in p
+               for p in spy.pop("run")), spy
     assert spy == {"solution": [], "read": [], "grader": [], "environ": [], "signalled": [], "wrote": [],
-                   "listed": []}, spy
+                   "listed": []}, (spy, workspace)
     assert not (LAB / "socklab-pwned").exists() and not (runs / "socklab-pwned").exists()
     a, b = (_line(grades[n].run_folder, "COVERT") for n in ("covert-a", "covert-b"))
     assert a["files"] == a["sockets"] == b["files"] == b["sockets"] == [], (a, b)

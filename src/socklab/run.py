@@ -1,7 +1,8 @@
 """`socklab run`: bring a lab up, capture, run its scenario, verify, write the run folder.
 
 The run folder holds everything needed to understand and reproduce a run: the plan,
-each step's output, the pcaps, the results as JSON and a manifest of versions.
+each step's output, the pcaps, the results as JSON, a manifest of versions and report.html
+(socklab.report: the same run as pictures, self-contained).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError, SubmissionError, UsageError
 from socklab.model.lab import Lab, Step
+from socklab.report import write_report
 from socklab.runfolder import RunFolder, default_runs_dir
-from socklab.steps import Sandbox, StepResult, StepRunner, node_env
+from socklab.steps import LabPrograms, Sandbox, StepResult, StepRunner, node_env
 
 __all__ = ["RunResult", "default_runs_dir", "labs_to_run", "prepare_workspace", "reverify", "run_lab", "verify_run"]
 
@@ -94,6 +96,7 @@ def run_lab(
     runs_dir: Path | None = None,
     submission: Path | None = None,
     sandbox: Sandbox | None = None,
+    reference: LabPrograms | None = None,
     progress: Progress = no_progress,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> RunResult:
@@ -109,7 +112,7 @@ def run_lab(
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
     try:
-        _execute(lab, deployment, folder, result, submission, sandbox, on_step)
+        _execute(lab, deployment, folder, result, submission, sandbox, on_step, reference)
     finally:
         t1 = time.perf_counter()
         if not keep and existing is None:
@@ -117,6 +120,7 @@ def run_lab(
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
         folder.results.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_report(folder.path, result.to_dict(), strict=False)
     return result
 
 
@@ -130,7 +134,8 @@ def _running(instance: str) -> Deployment | None:
 
 
 def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, submission: Path | None,
-             sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None) -> None:
+             sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None,
+             reference: LabPrograms | None = None) -> None:
     folder.plan.write_text(dep.plan.to_json())
     shared = dep.backend.workspace_root(dep.plan)
     if sandbox is None and shared is None:
@@ -148,7 +153,9 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
             result.sandbox = sandbox.describe()
     _write_manifest(lab, folder, result)
     captures: list[Capture] = []
-    runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox)
+    placed = reference.place(workspace) if reference is not None else None
+    folders = dict.fromkeys(reference.steps, placed) if reference is not None and placed else {}
+    runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox, folders)
     t = time.perf_counter()
     try:
         points = [(c, dep.netns_path(c.node)) for c in lab.captures]
@@ -171,13 +178,15 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
     finally:
         runner.finish()
         t = time.perf_counter()
-        stop_captures(captures)
+        stop_captures(captures, merged=folder.merged_pcap)
         if dep.plan.relay is not None:
             _record_faults(dep, result)
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
         if sandbox is not None:
             sandbox.finish()
+        if placed is not None:
+            shutil.rmtree(placed, ignore_errors=True)
     if workspace != folder.workspace:
         shutil.move(str(workspace), str(folder.workspace))
     result.captures = {c.point: {"file": folder.relative(c.path), "dropped": c.dropped} for c in captures}
@@ -280,6 +289,7 @@ def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     t = time.perf_counter()
     result.expectations = mark_incomplete(lab.expect, verify_run(lab, plan, run, steps), result.captures)
     result.timings["verify"] = time.perf_counter() - t
+    write_report(run.path, {**saved, **result.to_dict()}, strict=False)
     return result
 
 
@@ -297,7 +307,9 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     submission's: they may run outside the grading sandbox.
     """
     workspace.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", "mutants", "README.md", "__pycache__", "runs")
+    reference = getattr(lab.grading, "reference", "solution")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", reference, "mutants", "README.md", "topology.svg",
+                                    "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}

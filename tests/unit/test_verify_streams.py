@@ -215,3 +215,15 @@ def test_one_packet_on_two_captures_is_not_a_retransmission(run):
     run.capture("client:eth0", pk)
     assert run.check_one({"retransmissions": STREAM, "none": True}).passed
     assert run.check_one({"stream": {**STREAM, "equals": MSG.decode()}}).passed
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(msg=st.binary(min_size=1, max_size=80), cuts=st.lists(st.integers(1, 79), max_size=6),
+       dups=st.lists(st.integers(0, 20), max_size=5), isn=st.integers(0, 2**32 - 1))
+def test_each_resent_segment_counts_once(run, msg, cuts, dups, isn):
+    sent = segments(msg, cuts, isn)
+    again = [sent[i % len(sent)] for i in dups]
+    run.capture("server:eth0", handshake(isn) + sent + again)
+    r = run.check_one({"retransmissions": STREAM, "count": len(again)} if again else {"retransmissions": STREAM, "none": True})
+    assert r.passed, r.message
+    assert all("(resent)" in e for e in r.evidence)

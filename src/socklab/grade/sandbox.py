@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 SANDBOX_UID_BASE = 61000
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LAB_CAPS = ("CAP_NET_RAW", "CAP_NET_BIND_SERVICE")
+STEP_MARK = "SOCKLAB_STEP"
 CGROUP_CPUS = 1.0  # a submission's programs share at most one core
 CGROUP_EXTRA_PIDS = 16  # the view's own processes (bwrap and its init, per step) beside `processes`
 
@@ -64,7 +65,8 @@ class Sandbox:
     group: cgroups.Cgroup | None = None
     node_groups: dict[str, cgroups.Cgroup] = field(default_factory=dict)  # docker: the containers' cgroups
     limits_used: str = "rlimit"
-    _oom_seen: int = 0
+    _fds: dict[str, list[int]] = field(default_factory=dict)  # view options not yet handed over
+    _oom_seen: dict[str, int] = field(default_factory=dict)  # OOM kills already explained, per cgroup
     _dep: Deployment | None = None
 
     @property
@@ -115,7 +117,7 @@ class Sandbox:
         student = step.id in self.student_steps
         if not student:
             if self.private_view and self.workspace is not None:
-                return view.bwrap_argv(self.workspace, step.node, caps=LAB_CAPS)
+                return self._view(step, LAB_CAPS)
             return []
         caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
@@ -126,13 +128,25 @@ class Sandbox:
             "--core=0", "--",
         ]
         if self.private_view and self.workspace is not None:
-            argv += view.bwrap_argv(self.workspace, step.node)
+            argv += self._view(step, None)
         return [
             *argv,
             "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
             f"--inh-caps=-all{',' + caps if caps else ''}", f"--bounding-set=-all{',' + caps if caps else ''}",
             *([f"--ambient-caps=-all,{caps}"] if caps else []), "--",
+            # docker: no PID namespace per step; this mark lets ended() find what the step left
+            *(["env", f"{STEP_MARK}={step.id}"] if self.backend == "docker" else []),
         ]
+
+    def _view(self, step: Step, caps: tuple[str, ...] | None) -> list[str]:
+        assert self.workspace is not None
+        argv, fd = view.bwrap_argv(self.workspace, step.node, caps)
+        self._fds.setdefault(step.id, []).append(fd)
+        return argv
+
+    def pass_fds(self, step: Step) -> tuple[int, ...]:
+        """The view's options (a memfd per step), handed to bwrap once; the runner closes them."""
+        return tuple(self._fds.pop(step.id, ()))
 
     def host_wrap(self, step: Step) -> list[str]:
         """Student programs join the submission's cgroup before entering their node (whose
@@ -146,8 +160,9 @@ class Sandbox:
         return {"PATH": SYSTEM_PATH, **(view.env() if self.private_view else {})}
 
     def exit_code(self, step: Step, code: int | None) -> int | None:
-        """bwrap reports a program killed by signal N as 128+N: say it as Popen does (-N)."""
-        if code is not None and 128 < code < 160 and self.private_view:
+        """bwrap and docker exec report a program killed by signal N as 128+N: say it as Popen does (-N)."""
+        wrapped = self.private_view or (self.backend == "docker" and step.id in self.student_steps)
+        if code is not None and 128 < code < 160 and wrapped:
             return -(code - 128)
         return code
 
@@ -155,26 +170,29 @@ class Sandbox:
         """After a step: nothing of it survives (docker), and a limit it hit is named."""
         student = result.id in self.student_steps
         if student and self.backend == "docker" and self._dep is not None:
-            self._kill_in_node(step.node)
+            self._kill_in_node(step)
         group = self.group or self.node_groups.get(step.node)
         if not student or group is None:
             return
         ooms = group.oom_kills()
-        if ooms > self._oom_seen:
-            self._oom_seen = ooms
+        if ooms > self._oom_seen.get(group.name, 0):
+            self._oom_seen[group.name] = ooms
             note = f"killed: over the memory limit ({size_text(self.limits.memory)} resident)"
             result.problem = f"{result.problem}; {note}" if result.problem else note
 
-    def _kill_in_node(self, node: str) -> None:
+    def _kill_in_node(self, step: Step) -> None:
+        """Kill the processes this step left in its container (by uid and the step's mark)."""
         from socklab import nsutil
 
         assert self._dep is not None
+        mark = f"{STEP_MARK}={step.id}\0".encode()
         with contextlib.suppress(OSError, InfrastructureError):
-            path = self._dep.netns_path(node)
+            path = self._dep.netns_path(step.node)
             for pid in nsutil.pids_in_netns([path]):
                 if _uid_of(pid) == self.uid:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(OSError):
+                        if mark in Path(f"/proc/{pid}/environ").read_bytes():
+                            os.kill(pid, signal.SIGKILL)
 
     def finish(self) -> None:
         """Kill whatever still runs in the submission's cgroup or as its uid; remove the cgroup."""

@@ -151,7 +151,7 @@ def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
         for addr in pool:
             if str(addr) not in taken:
                 taken.add(str(addr))
-                return ipaddress.ip_interface(f"{addr}/{net.prefixlen}")
+                return ipaddress.ip_interface((addr, net.prefixlen))  # no string to parse again
         raise ResolveError(path, f"subnet {net} has no free address left")
 
     for i, link in enumerate(spec.links):
@@ -400,6 +400,10 @@ def _check_grading(spec: LabSpec, scenario: tuple[Step, ...]) -> None:
         for check in file_spec.checks or []:
             if check not in checks:
                 raise ResolveError(("grading", "files", name, "checks"), f"unknown expectation {check!r}")
+    for index, pairing in enumerate(spec.grading.pairings):
+        for check in pairing.checks or []:
+            if check not in checks:
+                raise ResolveError(("grading", "pairings", index, "checks"), f"unknown expectation {check!r}")
     for section in ("points", "visibility"):
         for check in getattr(spec.grading, section):
             if check not in checks:

@@ -223,13 +223,16 @@ class StepSpec(Strict):
         return self
 
 
+ByteSize = Annotated[Size, Field(ge=4096, le=256 << 20)]
+"""A capture ring: one size syntax everywhere (model.grading.parse_size: 64k, 4M, 65536)."""
+
+
 class CaptureSpec(Strict):
-    """A capture point: "node:iface", optionally with a BPF filter."""
+    """A capture point: "node:iface", optionally with a BPF filter and a kernel ring size."""
 
     on: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")]
     filter: str | None = None
-    buffer: Size | None = Field(default=None, description="kernel capture ring (e.g. 64M); small only to test "
-                                "what a capture that drops packets does (its checks are not graded)")
+    buffer: ByteSize | None = Field(default=None, description="kernel ring for this capture point, e.g. 4MiB (default: sized by socklab); packets that do not fit are counted as dropped")
 
     @model_validator(mode="before")
     @classmethod

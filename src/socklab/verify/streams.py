@@ -180,8 +180,9 @@ def streams(frames: Iterable[Frame], src: Ends, dst: Ends) -> list[Stream]:
 def retransmitted(s: Stream) -> list[tuple[Segment, str]]:
     """The segments of s that resend sequence space already seen, with why ("resent", "fills a hole").
 
-    A zero-length segment is never one; a keep-alive (at most one byte, one before the
-    highest byte seen) is not either. SYN and FIN occupy one sequence number each.
+    A zero-length segment is never one (so neither are Linux's keep-alive and zero-window
+    probes, empty at snd.una - 1). SYN and FIN occupy one sequence number each; a resent
+    one-byte segment counts like any other.
     """
     covered: list[list[int]] = []  # merged [start, end) intervals, sorted
     highest = None
@@ -193,8 +194,6 @@ def retransmitted(s: Stream) -> list[tuple[Segment, str]]:
         if size == 0:
             continue
         end = start + size
-        if highest is not None and g.length <= 1 and not f.tflags & (SYN | FIN) and end == highest:
-            continue  # keep-alive probe (one byte before snd.nxt)
         i = bisect_right(covered, [start, 1 << 62])
         overlaps = (i > 0 and covered[i - 1][1] > start) or (i < len(covered) and covered[i][0] < end)
         if overlaps:
