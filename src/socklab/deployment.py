@@ -107,11 +107,14 @@ def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: 
         state.instance_dir(plan.instance).joinpath("plan.json").write_text(plan.to_json())
     try:
         with _sigterm_as_interrupt():
-            impl.deploy(plan, progress)
+            relay = None
             if plan.relay is not None:
-                from socklab.impair.lifecycle import start_relay
+                from socklab.impair.lifecycle import launch_relay, start_relay
 
-                start_relay(lab, plan, record)
+                relay = launch_relay(lab, plan, record)
+            impl.deploy(plan, progress)
+            if relay is not None:
+                start_relay(relay, plan.instance)
             record.state = "up"
             with state.locked():
                 state.save(record)

@@ -228,6 +228,7 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
 
 def _relay_namespace(name: str) -> int:
     """The relay's namespace, made here for both backends: silent (no IPv6, so no MLD or ND of its own)."""
+    nsutil.prepare_netns_dir()  # the docker backend has not needed /run/netns so far
     fd = nsutil.create_netns(name)
     with nsutil.entered(fd):
         for key in ("all", "default"):
