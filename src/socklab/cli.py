@@ -440,6 +440,7 @@ def link(
     Example: socklab link reliable-udp client:eth0 set --delay 50ms --loss 2%
     """
     from socklab.deployment import attach, instance_of
+    from socklab.errors import UsageError
     from socklab.impair.lifecycle import change_link, parse_changes
     from socklab.impair.render import directions_table
 
