@@ -439,7 +439,6 @@ def link(
 
     Example: socklab link reliable-udp client:eth0 set --delay 50ms --loss 2%
     """
-    from socklab.deployment import attach, instance_of
     from socklab.errors import UsageError
     from socklab.impair.lifecycle import change_link, parse_changes
     from socklab.impair.render import directions_table
@@ -453,11 +452,11 @@ def link(
         raise UsageError("set needs at least one of --delay --jitter --loss --duplicate --reorder --corrupt --rate")
     if action != "set" and changes:
         raise UsageError(f"--delay, --loss... go with set, not {action}")
-    dep = attach(instance_of(instance))
+    dep = _attach(instance)
     change_link(dep.instance, dep.plan, endpoint, action, impair=changes or None, egress=egress)
     shown = change_link(dep.instance, dep.plan, endpoint, "show")
     if as_json:
-        print(json.dumps(shown["directions"], indent=2))
+        _json(shown["directions"])
     else:
         _out(directions_table(shown["directions"]))
 
