@@ -74,7 +74,6 @@ def _run_pairing(lab: Lab, plan: PairingPlan, folder: Path, slot: int, index: in
         uid=_uid(slot, index), limits=spec.limits, student_steps=student_steps,
         raw_nodes={n.name for n in lab.nodes if n.raw_sockets}, isolation=isolation,
         student_nodes={st.node for st in lab.scenario if st.id in student_steps},
-        reference_steps=set(plan.reference_steps),
     )
     instance = _instance(slot) + (f"-{index}" if plan.id else "")
     return run_lab(lab, name=instance, backend=backend, runs_dir=runs_dir, submission=folder, sandbox=sandbox,

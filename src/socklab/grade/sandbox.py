@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from socklab.errors import InfrastructureError
-from socklab.grade.pairing import reference_folder
 from socklab.model.grading import Limits
 from socklab.model.lab import Step
 from socklab.sandbox import cgroups, view
@@ -60,7 +59,6 @@ class Sandbox:
     raw_nodes: set[str]  # nodes whose programs may open raw and packet sockets
     isolation: Isolation = FULL
     student_nodes: set[str] = field(default_factory=set)  # nodes where student steps run (docker limits)
-    reference_steps: set[str] = field(default_factory=set)  # lab steps running the reference peers (pairings)
     # decided by prepare()
     workspace: Path | None = None
     backend: str = ""
@@ -115,11 +113,11 @@ class Sandbox:
             self.node_groups = {}
             self.limits_used = f"rlimit (no container cgroup: {err})"
 
-    def wrap(self, step: Step) -> list[str]:
+    def wrap(self, step: Step, where: Path) -> list[str]:
         student = step.id in self.student_steps
-        if not student:
-            if self.private_view and self.workspace is not None:
-                return self._view(step, LAB_CAPS)
+        if not student:  # the lab's programs, and reference peers (in a folder of their own)
+            if self.private_view:
+                return self._view(step, where, LAB_CAPS)
             return []
         caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
@@ -130,7 +128,7 @@ class Sandbox:
             "--core=0", "--",
         ]
         if self.private_view and self.workspace is not None:
-            argv += self._view(step, None)
+            argv += self._view(step, self.workspace, None)
         return [
             *argv,
             "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
@@ -140,11 +138,8 @@ class Sandbox:
             *(["env", f"{STEP_MARK}={step.id}"] if self.backend == "docker" else []),
         ]
 
-    def _view(self, step: Step, caps: tuple[str, ...] | None) -> list[str]:
-        assert self.workspace is not None
-        # a reference peer sees its own folder, not the student's workspace (grade/pairing.py)
-        seen = reference_folder(self.workspace) if step.id in self.reference_steps else self.workspace
-        argv, fd = view.bwrap_argv(seen, step.node, caps)
+    def _view(self, step: Step, where: Path, caps: tuple[str, ...] | None) -> list[str]:
+        argv, fd = view.bwrap_argv(where, step.node, caps)
         self._fds.setdefault(step.id, []).append(fd)
         return argv
 
