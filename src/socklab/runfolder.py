@@ -1,7 +1,7 @@
 """The run folder's layout, known here and nowhere else.
 
     runs/<instance>-<timestamp>/
-      lab.yaml  manifest.json  plan.json  results.json
+      lab.yaml  manifest.json  plan.json  results.json  report.html
       steps/<step>.stdout, steps/<step>.stderr
       pcap/<node>-<iface>.pcap, pcap/all.pcapng (every point; when there are several)
       (and pcap/.<node>-<iface>.log: tcpdump's messages, with SOCKLAB_CAPTURE_ENGINE=tcpdump)
@@ -76,6 +76,11 @@ class RunFolder:
     @property
     def results(self) -> Path:
         return self.path / "results.json"
+
+    @property
+    def report(self) -> Path:
+        """The run as one self-contained page (written by socklab.report)."""
+        return self.path / "report.html"
 
     @property
     def workspace(self) -> Path:

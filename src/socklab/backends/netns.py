@@ -9,6 +9,7 @@ root namespace, so lab nodes have no link to it and no route out.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import ctypes
 import fcntl
@@ -34,6 +35,7 @@ ETC_NETNS = Path("/etc/netns")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SRC_DIR = Path(__file__).resolve().parents[2]
 SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
+REMOVERS = 16  # threads unmounting namespaces on down
 
 
 def hosts_file_path(instance: str) -> Path:
@@ -53,7 +55,9 @@ class NetnsBackend:
         record.files = [str(ETC_NETNS / n.netns) for n in plan.nodes]
 
     def exec_prefix(self, plan: Plan, node: str, interactive: bool = False) -> list[str]:
-        return ["ip", "netns", "exec", plan.node(node).netns]
+        netns = plan.node(node).netns
+        _link_etc(plan.instance, netns)
+        return ["ip", "netns", "exec", netns]
 
     def netns_path(self, plan: Plan, node: str) -> str:
         return nsutil.netns_path(plan.node(node).netns)
@@ -76,43 +80,21 @@ class NetnsBackend:
         nsutil.prepare_netns_dir()
         fds: dict[str, int] = {}
         total = len(plan.nodes)
-        # Plain files (hosts files, the namespaces' mount points) are made by two more
-        # threads meanwhile: creating a file can cost more than a namespace (bench/topology.py).
-        hosts = _Beside(self._write_hosts, plan)
+        # The namespaces' mount points are made by a second thread meanwhile: creating a
+        # file can cost more than a namespace (bench/topology.py).
         try:
+            _write_hosts(plan)
             with nsutil.MountPoints([n.netns for n in plan.nodes]) as mount_points:
                 for done, node in enumerate(plan.nodes, 1):
                     fds[node.name] = nsutil.create_netns(node.netns, mount_points)
                     if done % 50 == 0 or done == total:
                         progress("namespaces", done, total)
             wire_namespaces(plan, fds, progress)
-            hosts.wait()
         except OSError as err:
             raise InfrastructureError(f"building the lab failed: {err}") from None
         finally:
-            hosts.join()
             for fd in fds.values():
                 os.close(fd)
-
-    def _write_hosts(self, plan: Plan) -> None:
-        """One hosts file per instance, in one folder that every /etc/netns/<ns> links to.
-
-        `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/, so every node
-        sees the same file: its size grows with the lab, the total stays linear, and a
-        node costs one symlink (made here, in a second thread, while namespaces are made).
-        """
-        hosts = hosts_file_path(plan.instance)
-        hosts.parent.mkdir(parents=True, exist_ok=True)
-        hosts.write_text(plan.hosts_file())
-        ETC_NETNS.mkdir(parents=True, exist_ok=True)
-        target, etc = str(hosts.parent), str(ETC_NETNS)
-        for node in plan.nodes:
-            link = os.path.join(etc, node.netns)
-            try:
-                os.symlink(target, link)
-            except FileExistsError:
-                if not (os.path.islink(link) and os.readlink(link) == target):
-                    raise  # not ours: the claim check let a stranger's folder through
 
     # -- down -------------------------------------------------------------------------------
 
@@ -121,8 +103,9 @@ class NetnsBackend:
         kill_processes([*record.pids], paths)
         files = _Beside(_remove_paths, record.files)  # other folders: in parallel
         try:
-            for name in record.netns:
-                nsutil.remove_netns(name)
+            # Each unmount waits for an RCU grace period; concurrent ones share it (5x faster).
+            with cf.ThreadPoolExecutor(max_workers=REMOVERS, thread_name_prefix="socklab-rm") as pool:
+                list(pool.map(nsutil.remove_netns, record.netns))
         finally:
             files.join()
         files.wait()
@@ -146,6 +129,31 @@ class NetnsBackend:
                 nsutil.remove_netns(obj)
 
 
+def _write_hosts(plan: Plan) -> None:
+    """The instance's one hosts file, in the folder every /etc/netns/<ns> will link to."""
+    hosts = hosts_file_path(plan.instance)
+    hosts.parent.mkdir(parents=True, exist_ok=True)
+    hosts.write_text(plan.hosts_file())
+
+
+def _link_etc(instance: str, netns: str) -> None:
+    """/etc/netns/<ns> -> the instance's etc folder, made when a command first runs in the node.
+
+    `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/, so the node sees
+    the instance's hosts file. Made on demand, a 10,000-node lab whose commands run in
+    two nodes costs two symlinks, not 10,000 (the ledger claims them all beforehand).
+    """
+    target, link = str(hosts_file_path(instance).parent), str(ETC_NETNS / netns)
+    try:
+        os.symlink(target, link)
+    except FileNotFoundError:
+        ETC_NETNS.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, link)
+    except FileExistsError:
+        if not (os.path.islink(link) and os.readlink(link) == target):
+            raise InfrastructureError(f"{link} exists and is not socklab's; remove it to run commands in {netns}") from None
+
+
 def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_progress) -> None:
     """Realise the plan's network in existing, empty namespaces: one open fd per node.
 
@@ -155,43 +163,56 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
     Raises InfrastructureError naming what the kernel refused.
     """
     nodes = {n.name: n for n in plan.nodes}
-    socks: dict[str, socket.socket] = {}
-    ioctl_socks: dict[str, socket.socket] = {}
     total = len(plan.nodes)
+    relay_fd = -1
     try:
         with SysctlWriter() as sysctls:
-            # 1. a netlink socket in each namespace; its early sysctls meanwhile, in a second thread
+            # 1. early sysctls, in a second thread, while the batch below is encoded
             for node in plan.nodes:
                 sysctls.submit(fds[node.name], node.name, _sysctls(node, early=True))
-                with nsutil.entered(fds[node.name]):
-                    socks[node.name] = rtnl.open_socket()
-                    ioctl_socks[node.name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            # 2. bridges, then every veth pair in one batch from the root namespace
-            for node in plan.nodes:
-                if node.bridge:
-                    batch = rtnl.Batch(socks[node.name])
-                    batch.bridge(node.bridge, index=node.bridge_index)
-                    batch.commit()
+            if plan.relay is not None:  # impaired links meet in the relay's namespace (socklab.impair)
+                relay_fd = _relay_namespace(plan.relay.netns)
+            # 2. bridges and every veth pair in one batch from the root namespace, each born in its namespace
             root = rtnl.open_socket()
             try:
                 batch = rtnl.Batch(root)
+                for node in plan.nodes:
+                    if node.bridge:
+                        batch.bridge(node.bridge, node.bridge_index, fds[node.name])
                 for link in plan.links:
                     a_node, a_if = link.a.split(":")
                     b_node, b_if = link.b.split(":")
-                    a, b = nodes[a_node], nodes[b_node]
-                    ia, ib = a.interface(a_if), b.interface(b_if)
-                    batch.veth(
-                        ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
-                        ib.name, fds[b_node], ib.index, ib.mac,
-                    )
+                    ia, ib = nodes[a_node].interface(a_if), nodes[b_node].interface(b_if)
+                    relayed = plan.relay.link(link.index) if plan.relay is not None else None
+                    if relayed is None:
+                        batch.veth(
+                            ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
+                            ib.name, fds[b_node], ib.index, ib.mac,
+                        )
+                        continue
+                    # an impaired link: two veths, a <-> relay:a_side and relay:b_side <-> b
+                    batch.veth(ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
+                               relayed.a_side, relay_fd, relayed.a_side_index, relayed.a_side_mac)
+                    batch.veth(relayed.b_side, relay_fd, relayed.b_side_index, relayed.b_side_mac, ib.mtu,
+                               ib.name, fds[b_node], ib.index, ib.mac)
                 sysctls.wait()  # default.* before the interfaces that inherit them exist
                 batch.commit()
             finally:
                 root.close()
+            if plan.relay is not None:
+                _relay_links_up(plan.relay, relay_fd)
             progress("links", len(plan.links), len(plan.links))
-            # 3. inside each namespace: offloads, links up, addresses, routes; then late sysctls
+            # 3. in each namespace: offloads, links up, addresses, routes; then late sysctls.
+            # Its two sockets live only meanwhile: one per node at a time, not 2 x 10,000 fds.
             for done, node in enumerate(plan.nodes, 1):
-                _configure(node, socks[node.name], ioctl_socks[node.name])
+                with nsutil.entered(fds[node.name]):
+                    sock = rtnl.open_socket()
+                    ioctl_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    _configure(node, sock, ioctl_sock)
+                finally:
+                    sock.close()
+                    ioctl_sock.close()
                 if done % 50 == 0 or done == total:
                     progress("addresses", done, total)
             for node in plan.nodes:
@@ -201,8 +222,31 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
     except OSError as err:
         raise InfrastructureError(f"wiring the lab failed: {err}") from None
     finally:
-        for closable in (*socks.values(), *ioctl_socks.values()):
-            closable.close()
+        if relay_fd >= 0:
+            os.close(relay_fd)
+
+
+def _relay_namespace(name: str) -> int:
+    """The relay's namespace, made here for both backends: silent (no IPv6, so no MLD or ND of its own)."""
+    fd = nsutil.create_netns(name)
+    with nsutil.entered(fd):
+        for key in ("all", "default"):
+            with open(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6", "w") as f:
+                f.write("1")
+    return fd
+
+
+def _relay_links_up(relay, relay_fd: int) -> None:
+    with nsutil.entered(relay_fd):
+        sock = rtnl.open_socket()
+    try:
+        batch = rtnl.Batch(sock)
+        for relayed in relay.links:
+            batch.link_up(relayed.a_side_index, relayed.a_side)
+            batch.link_up(relayed.b_side_index, relayed.b_side)
+        batch.commit()
+    finally:
+        sock.close()
 
 
 def _sysctls(node: PlanNode, early: bool) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from socklab import nogc
 from socklab.errors import LabFileError
 from socklab.model.lab import Lab
 from socklab.model.resolve import ResolveError, resolve
@@ -55,6 +56,11 @@ def load_lab(ref: str | Path) -> Lab:
 
 def parse_lab(text: str, path: Path | None = None) -> Lab:
     """Validate lab file text. `path` is used for messages and to find the lab's files."""
+    with nogc.paused():
+        return _parse_lab(text, path)
+
+
+def _parse_lab(text: str, path: Path | None) -> Lab:
     where = str(path) if path else "<lab>"
     try:
         doc = parse_yaml(text)
@@ -84,8 +90,10 @@ def parse_lab(text: str, path: Path | None = None) -> Lab:
 
 
 def _yaml_path(loc: tuple) -> tuple:
-    """Drop pydantic's union-branch and validator names from a loc so it matches YAML keys."""
-    return tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "tagged-union")) or "[" in str(p)))
+    """Drop pydantic's union-branch and validator names from a loc so it matches YAML keys
+    (and the two wrappers an `impair:` mapping is read into: both directions, or per end)."""
+    kept = tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "tagged-union")) or "[" in str(p)))
+    return tuple(p for i, p in enumerate(kept) if not (p in ("both", "per_end") and i and kept[i - 1] == "impair"))
 
 
 def _dotted(loc: tuple) -> str:
