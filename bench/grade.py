@@ -3,7 +3,9 @@
 The lab's pairings (cross-testing: one run per pairing, side by side) are on in both; a third
 column grades with one plain run per submission, to show what cross-testing costs.
 
-Usage: .venv/bin/python bench/grade.py [-n 40] [--jobs 2]
+Usage: .venv/bin/python bench/grade.py [-n 40] [--jobs 2] [--engines tcpdump,ring]
+With --engines, the columns are the capture engines instead (full sandbox on): before
+(tcpdump) and after (the in-process ring).
 Every submission is fully verified (captures + outputs). A benchmark, not a test.
 """
 
@@ -33,10 +35,13 @@ MODES = {  # name -> (isolation, the lab's pairings)
 }
 
 
-def measure(lab, subs: list[Path], jobs: int, runs: Path, mode: tuple[Isolation, bool]) -> tuple[float, list]:
+def measure(lab, subs: list[Path], jobs: int, runs: Path, mode: tuple[Isolation, bool], engine: str | None = None
+            ) -> tuple[float, list]:
     isolation, pairings = mode
     if not pairings and lab.grading is not None:
         lab = dataclasses.replace(lab, grading=lab.grading.model_copy(update={"pairings": []}))
+    if engine:
+        os.environ["SOCKLAB_CAPTURE_ENGINE"] = engine
     started = time.perf_counter()
     grades = grade_many(lab, subs, jobs=jobs, runs_dir=runs, isolation=isolation).grades
     return time.perf_counter() - started, grades
@@ -48,23 +53,26 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--lab", default="tcp-hello")
     parser.add_argument("--rounds", type=int, default=2, help="alternate the modes this many times (best kept)")
+    parser.add_argument("--engines", default=None, help="compare capture engines instead, e.g. tcpdump,ring")
     args = parser.parse_args()
     lab = load_lab(args.lab)
     best: dict[str, tuple[float, list]] = {}
+    columns = ({f"captures: {e}": ((FULL, True), e) for e in args.engines.split(",")} if args.engines
+               else {name: (mode, None) for name, mode in MODES.items()})
     with tempfile.TemporaryDirectory() as tmp:
         subs = []
         for n in range(args.n):
             folder = Path(tmp) / "subs" / f"s{n:03d}"
             shutil.copytree(lab.folder / "solution", folder)
             subs.append(folder)
-        for mode in MODES.values():  # imports, caches
-            measure(lab, subs[:2], args.jobs, Path(tmp) / "warm", mode)
+        for mode, engine in columns.values():  # imports, caches
+            measure(lab, subs[:2], args.jobs, Path(tmp) / "warm", mode, engine)
         for r in range(args.rounds):
-            for name, mode in MODES.items():
-                elapsed, grades = measure(lab, subs, args.jobs, Path(tmp) / f"runs-{r}-{len(best)}", mode)
+            for name, (mode, engine) in columns.items():
+                elapsed, grades = measure(lab, subs, args.jobs, Path(tmp) / f"runs-{r}-{len(best)}", mode, engine)
                 if name not in best or elapsed < best[name][0]:
                     best[name] = (elapsed, grades)
-    names = list(MODES)
+    names = list(columns)
     print(f"{args.n} submissions of {args.lab}, --jobs {args.jobs}, best of {args.rounds} alternating rounds")
     print(f"{'':<16}" + "".join(f"{n:>24}" for n in names))
     rates = [len(best[n][1]) / best[n][0] * 60 for n in names]
