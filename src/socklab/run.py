@@ -131,7 +131,7 @@ def _running(instance: str) -> Deployment | None:
 def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, submission: Path | None,
              sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None) -> None:
     folder.plan.write_text(dep.plan.to_json())
-    shared = dep.backend.workspace_root(dep.plan)
+    shared = dep.workspace_root
     if sandbox is None and shared is None:
         workspace = prepare_workspace(lab, folder.workspace, submission)
     else:
