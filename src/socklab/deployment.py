@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from socklab import nogc, nsutil, state
+from socklab import names, nogc, nsutil, state
 from socklab.backends import get_backend
 from socklab.backends.base import Backend, NodeAccess, Progress, no_progress
 from socklab.backends.wiring import kill_processes
@@ -124,12 +124,18 @@ def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: 
         persistent=persistent,
     )
     impl.claim(plan, record)
+    if plan.relay is not None:  # impaired links: the relay's namespace, whichever the backend
+        record.owned.append(state.Owned("netns", plan.relay.netns))
     with state.locked():
         state.claim_instance(record)
         state.instance_dir(plan.instance).joinpath("plan.json").write_text(plan.to_json())
     try:
         with _sigterm_as_interrupt():
             impl.deploy(plan, progress)
+            if plan.relay is not None:
+                from socklab.impair.lifecycle import start_relay
+
+                start_relay(lab, plan, record)
             record.state = "up"
             with state.locked():
                 state.save(record)
@@ -160,7 +166,14 @@ def destroy(record: state.Record, backend: Backend | None = None) -> None:
         current.pids = sorted(set(current.pids) | set(record.pids))
         current.state = "removing"
         state.save(current)
+    relayed = any(names.is_relay_netns(n) for n in current.names("netns"))
+    if relayed:
+        from socklab.impair.lifecycle import remove_relay, stop_relay
+
+        stop_relay(current)
     impl.destroy(current)
+    if relayed:
+        remove_relay(current)
     with state.locked():
         state.forget(record.instance)
 
