@@ -85,9 +85,9 @@ def stop_relay(record: state.Record, timeout: float = 3.0) -> None:
     the kernel does after a SIGKILL) and wait for it; remove_relay kills what remains."""
     import signal
 
-    from socklab.backends.netns import _not_zombie
+    from socklab.backends.wiring import _not_zombie
 
-    paths = [nsutil.netns_path(n) for n in record.netns if names.is_relay_netns(n)]
+    paths = [nsutil.netns_path(n) for n in record.names("netns") if names.is_relay_netns(n)]
     pids = list(nsutil.pids_in_netns([p for p in paths if os.path.exists(p)]))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -104,9 +104,9 @@ def stop_relay(record: state.Record, timeout: float = 3.0) -> None:
 
 def remove_relay(record: state.Record) -> None:
     """Kill the relay (wherever the backend left it) and remove its namespace. Idempotent."""
-    from socklab.backends.netns import kill_processes
+    from socklab.backends.wiring import kill_processes
 
-    relay_ns = [n for n in record.netns if names.is_relay_netns(n)]
+    relay_ns = [n for n in record.names("netns") if names.is_relay_netns(n)]
     paths = [nsutil.netns_path(n) for n in relay_ns if os.path.exists(nsutil.netns_path(n))]
     kill_processes([], paths)
     for name in relay_ns:
