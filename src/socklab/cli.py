@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from socklab.errors import InfrastructureError, SocklabError, UsageError
+from socklab.errors import InfrastructureError, SocklabError
 
 
 class Exit(IntEnum):
@@ -73,15 +73,22 @@ app = typer.Typer(
     ),
 )
 
-LabArg = Annotated[str, typer.Argument(help="A lab folder, a lab.yaml, or a shipped lab's name.", metavar="LAB")]
-NameOpt = Annotated[str | None, typer.Option(
-    "--name", "-n", help="Instance name (default: the lab's name). Two instances of one lab may run side by side.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", "-b", help="netns (default) or docker; overrides the lab file's backend:.")]
-InstanceArg = Annotated[str, typer.Argument(help="The lab instance.")]
-RunsDirOpt = Annotated[Path | None, typer.Option(
-    "--runs-dir", help="Where run folders go (default ./runs or $SOCKLAB_RUNS_DIR).")]
+def _arg(help: str, metavar: str | None = None):
+    return typer.Argument(help=help, metavar=metavar)
+
+
+def _opt(*names: str, help: str, **kw):
+    return typer.Option(*names, help=help, **kw)
+
+
+LabArg = Annotated[str, _arg("A lab folder, a lab.yaml, or a shipped lab's name.", "LAB")]
+InstanceArg = Annotated[str, _arg("The lab instance (or a lab: its default instance).")]
+NodeArg = Annotated[str, _arg("The node.")]
+NameOpt = Annotated[str | None, _opt("--name", "-n", help=(
+    "Instance name (default: the lab's name). Two instances of one lab may run side by side."))]
+JsonOpt = Annotated[bool, _opt("--json", help="Print JSON instead of a table.")]
+BackendOpt = Annotated[str | None, _opt("--backend", "-b", help="netns (default) or docker; overrides the lab's backend:.")]
+RunsDirOpt = Annotated[Path | None, _opt("--runs-dir", help="Where run folders go (default ./runs or $SOCKLAB_RUNS_DIR).")]
 
 
 def _out(*parts: object, stderr: bool = False) -> None:
@@ -92,117 +99,8 @@ def _out(*parts: object, stderr: bool = False) -> None:
         out.print(part)
 
 
-@app.callback()
-def _root(ctx: typer.Context,
-          debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
-    ctx.meta["socklab.debug"] = debug
-
-
-@app.command()
-def validate(lab: LabArg) -> None:
-    """Check a lab file; print a one-line summary, or the first problem with its line.
-
-    Example: socklab validate labs/tcp-hello
-    """
-    from socklab.model.loader import load_lab
-    from socklab.render import lab_summary
-
-    _out(lab_summary(load_lab(lab)))
-
-
-@app.command()
-def plan(lab: LabArg, name: NameOpt = None, as_json: JsonOpt = False) -> None:
-    """Print every kernel object the lab needs: namespaces, interfaces, MACs, addresses, routes.
-
-    Deterministic: the same lab file and instance name give the same plan, byte for byte.
-    """
-    from socklab.model.loader import load_lab
-    from socklab.plan import make_plan
-
-    result = make_plan(load_lab(lab), name)
-    if as_json:
-        print(result.to_json())
-        return
-    from socklab.render import plan_table
-
-    _out(plan_table(result))
-
-
-@app.command()
-def up(lab: LabArg, name: NameOpt = None, backend: BackendOpt = None) -> None:
-    """Build the lab's network and leave it running (see `status`, `exec`, `down`).
-
-    Example: socklab up labs/routed --name routed-2
-    """
-    from socklab.deployment import up as do_up
-    from socklab.render import ProgressBars, console, up_summary
-
-    with ProgressBars(console(stderr=True)) as bars:
-        deployment = do_up(lab, backend=backend, name=name, progress=bars.update)
-    _out(up_summary(deployment), stderr=True)
-
-
-@app.command()
-def down(targets: Annotated[list[str], typer.Argument(
-        help="Instance names, or labs (their default instance).", metavar="INSTANCE|LAB...")]) -> None:
-    """Remove lab instances and everything they own (namespaces, links, processes)."""
-    from socklab.deployment import take_down
-
-    for target in targets:
-        _out(f"[green]✓[/] {take_down(target)} is down", stderr=True)
-
-
-@app.command()
-def status(
-    instance: Annotated[str | None, typer.Argument(help="Show one instance's nodes in detail.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """List running lab instances, or one instance's nodes, interfaces, addresses and link state."""
-    from socklab import render, state
-    from socklab.deployment import attach, instance_of
-
-    if instance is None:
-        records = state.all_records()
-        data, table = [render.record_summary(r) for r in records], render.instances_table(records)
-    else:
-        data = render.instance_detail(attach(instance_of(instance)))
-        table = render.detail_table(data)
-    if as_json:
-        print(json.dumps(data, indent=2))
-    else:
-        _out(table)
-
-
-@app.command("exec", context_settings={"allow_interspersed_args": False})
-def exec_(
-    instance: InstanceArg,
-    node: Annotated[str, typer.Argument(help="The node to run in.")],
-    command: Annotated[list[str], typer.Argument(help="The command, after --.", metavar="-- CMD...")],
-) -> None:
-    """Run a command inside a node, in the environment scenario steps get; its exit code is socklab's.
-
-    Example: socklab exec tcp-hello client -- ping -c1 server
-    """
-    from socklab.deployment import attach, instance_of
-    from socklab.steps import node_argv, node_env
-
-    command = command[1:] if command[:1] == ["--"] else command
-    if not command:
-        raise UsageError("no command given: socklab exec INSTANCE NODE -- CMD...")
-    dep = attach(instance_of(instance))
-    _exec(node_argv(dep, node, command, node_env(dep)))
-
-
-@app.command()
-def shell(instance: InstanceArg, node: Annotated[str, typer.Argument(help="The node.")]) -> None:
-    """Open an interactive shell inside a node, in the environment scenario steps get (exit to leave)."""
-    from socklab.deployment import attach, instance_of
-    from socklab.steps import node_argv, node_env
-
-    dep = attach(instance_of(instance))
-    shell_path = os.environ.get("SHELL", "/bin/bash")
-    argv = [shell_path, "--norc"] if shell_path.endswith("bash") else [shell_path]
-    _exec(node_argv(dep, node, argv, {**node_env(dep), "PS1": f"[{instance}:{node}] \\w# "}))
+def _json(data: object) -> None:
+    print(json.dumps(data, indent=2))
 
 
 def _exec(argv: list[str]) -> None:
@@ -213,18 +111,105 @@ def _exec(argv: list[str]) -> None:
         raise InfrastructureError(f"cannot run {argv[0]}: {err.strerror}") from None
 
 
+def _attach(target: str):
+    from socklab.deployment import attach, instance_of
+
+    return attach(instance_of(target))
+
+
+@app.callback()
+def _root(ctx: typer.Context, debug: Annotated[bool, _opt("--debug", help="Show tracebacks for errors.")] = False) -> None:
+    ctx.meta["socklab.debug"] = debug
+
+
+@app.command()
+def validate(lab: LabArg) -> None:
+    """Check a lab file; print a one-line summary, or the first problem with its line."""
+    from socklab.model.loader import load_lab
+    from socklab.render import lab_summary
+
+    _out(lab_summary(load_lab(lab)))
+
+
+@app.command()
+def plan(lab: LabArg, name: NameOpt = None, as_json: JsonOpt = False) -> None:
+    """Print every kernel object the lab needs (namespaces, interfaces, MACs, addresses, routes):
+    the same lab file and instance name give the same plan, byte for byte."""
+    from socklab.model.loader import load_lab
+    from socklab.plan import make_plan
+    from socklab.render import plan_table
+
+    result = make_plan(load_lab(lab), name)
+    print(result.to_json()) if as_json else _out(plan_table(result))
+
+
+@app.command()
+def up(lab: LabArg, name: NameOpt = None, backend: BackendOpt = None) -> None:
+    """Build the lab's network and leave it running (see `status`, `exec`, `down`)."""
+    from socklab.deployment import up as do_up
+    from socklab.render import ProgressBars, console, up_summary
+
+    with ProgressBars(console(stderr=True)) as bars:
+        deployment = do_up(lab, backend=backend, name=name, progress=bars.update)
+    _out(up_summary(deployment), stderr=True)
+
+
+@app.command()
+def down(targets: Annotated[list[str], _arg("Instance names, or labs (their default instance).", "INSTANCE|LAB...")]) -> None:
+    """Remove lab instances and everything they own (namespaces, links, processes)."""
+    from socklab.deployment import take_down
+
+    for target in targets:
+        _out(f"[green]✓[/] {take_down(target)} is down", stderr=True)
+
+
+@app.command()
+def status(instance: Annotated[str | None, _arg("Show one instance's nodes in detail.")] = None,
+           as_json: JsonOpt = False) -> None:
+    """List running lab instances, or one instance's nodes, interfaces, addresses and link state."""
+    from socklab import render, state
+
+    if instance is None:
+        records = state.all_records()
+        data, table = [render.record_summary(r) for r in records], render.instances_table(records)
+    else:
+        data = render.instance_detail(_attach(instance))
+        table = render.detail_table(data)
+    _json(data) if as_json else _out(table)
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(instance: InstanceArg, node: NodeArg,
+          command: Annotated[list[str], _arg("The command, after --.", "-- CMD...")]) -> None:
+    """Run a command in a node, in the environment scenario steps get; its exit code is socklab's.
+
+    Example: socklab exec tcp-hello client -- ping -c1 server
+    """
+    from socklab.steps import command_argv, user_command
+
+    command = user_command(command)  # before attaching: "no command" is the first thing to say
+    _exec(command_argv(_attach(instance), node, command))
+
+
+@app.command()
+def shell(instance: InstanceArg, node: NodeArg) -> None:
+    """Open an interactive shell in a node, in the environment scenario steps get (exit to leave)."""
+    from socklab.steps import shell_argv
+
+    _exec(shell_argv(_attach(instance), node, os.environ.get("SHELL", "/bin/bash")))
+
+
 @app.command()
 def run(
-    labs: Annotated[list[str] | None, typer.Argument(
-        help="Labs to run (default with --all-shipped: every shipped lab).", metavar="LAB...")] = None,
+    labs: Annotated[list[str] | None, _arg("Labs to run (with --all-shipped: also every shipped lab).", "LAB...")] = None,
     name: NameOpt = None,
     backend: BackendOpt = None,
-    keep: Annotated[bool, typer.Option("--keep", help="Leave the lab up after the run.")] = False,
+    keep: Annotated[bool, _opt("--keep", help="Leave the lab up after the run.")] = False,
     as_json: JsonOpt = False,
     runs_dir: RunsDirOpt = None,
-    submission: Annotated[Path | None, typer.Option(
-        "--submission", "-s", help="A folder of programs to run instead of the lab's solution/.")] = None,
-    all_shipped: Annotated[bool, typer.Option("--all-shipped", help="Run every lab in labs/.")] = False,
+    submission: Annotated[Path | None, _opt("--submission", "-s", help=(
+        "A folder of programs to run instead of the lab's solution/."))] = None,
+    all_shipped: Annotated[bool, _opt("--all-shipped", help="Run every lab in labs/.")] = False,
 ) -> None:
     """Bring a lab up, capture, run its scenario, verify the captures, print the report.
 
@@ -240,15 +225,14 @@ def run(
 
     results = []
     for lab in labs_to_run(list(labs or []), all_shipped, name):
-        result = run_lab(lab, name=name, backend=backend, keep=keep, runs_dir=runs_dir, submission=submission)
-        results.append(result)
+        results.append(result := run_lab(lab, name=name, backend=backend, keep=keep, runs_dir=runs_dir,
+                                         submission=submission))
         if result.error:
             _out(run_failure(result), stderr=True)
         if not as_json:
             _out(*run_report(result), "")
     if as_json:
-        payload = [r.to_dict() for r in results]
-        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+        _json(results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results])
     elif len(results) > 1:
         _out(*run_verdicts(results))
     codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.NOT_GRADABLE if r.incomplete
@@ -259,14 +243,11 @@ def run(
 @app.command()
 def grade(
     lab: LabArg,
-    submissions: Annotated[list[Path], typer.Argument(
-        help="Folders, .zip or .tar.gz files of students' programs.", metavar="SUBMISSION...")],
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="table, json, gradescope, prairielearn, junit or csv.")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=(
+    submissions: Annotated[list[Path], _arg("Folders, .zip or .tar.gz files of students' programs.", "SUBMISSION...")],
+    fmt: Annotated[str, _opt("--format", "-f", help="table, json, gradescope, prairielearn, junit or csv.")] = "table",
+    output: Annotated[Path | None, _opt("--output", "-o", help=(
         "A file (one submission, or junit/csv), else a folder: one file per submission + summary.csv."))] = None,
-    jobs: Annotated[int, typer.Option(
-        "--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
+    jobs: Annotated[int, _opt("--jobs", "-j", min=0, help="Submissions graded in parallel (default: number of cores).")] = 0,
     backend: BackendOpt = None,
     runs_dir: RunsDirOpt = None,
 ) -> None:
@@ -276,30 +257,26 @@ def grade(
     Exit code 0 when grading completed (whatever the scores), 2 bad input, 3 infrastructure failure;
     with --format prairielearn always 0 once the results are written (PrairieLearn ignores them otherwise).
 
-    Examples:
-      socklab grade tcp-hello alice/ bob.zip carol.tar.gz
-      socklab grade tcp-hello submission/ --format gradescope -o /autograder/results/results.json
+    Example: socklab grade tcp-hello submission/ --format gradescope -o /autograder/results/results.json
     """
     from socklab.grade.batch import grade_many
-    from socklab.grade.formats import EXIT_ZERO_AFTER_WRITING
     from socklab.grade.outputs import check_format, write_report
     from socklab.model.loader import load_lab
     from socklab.render import grade_progress, grades_report
     from socklab.runfolder import default_runs_dir
 
     check_format(fmt)
-    loaded = load_lab(lab)
     finished: list = []
 
     def on_done(g) -> None:
         finished.append(g)
         _out(grade_progress(len(finished), len(submissions), g), stderr=True)
 
-    report = grade_many(loaded, list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
+    report = grade_many(load_lab(lab), list(submissions), jobs or os.cpu_count() or 1, runs_dir or default_runs_dir(),
                         backend=backend, on_done=on_done)
     written = write_report(report, fmt, output, runs_dir)
     stopped = report.stopped_by
-    if stopped is not None and (fmt not in EXIT_ZERO_AFTER_WRITING or not isinstance(stopped, Exception)):
+    if stopped is not None and not (written.exit_zero and isinstance(stopped, Exception)):
         raise stopped
     if stopped is not None:  # PrairieLearn reads results only after exit 0
         _out(f"socklab: error: {stopped} (results written; exit 0 for {fmt})", stderr=True)
@@ -309,32 +286,53 @@ def grade(
         _out(part, stderr=to_stderr)
     if written.summary is not None:
         _out(f"summary: {written.summary}", stderr=True)
-    failed = report.infrastructure_failures and fmt not in EXIT_ZERO_AFTER_WRITING
-    raise typer.Exit(Exit.INFRASTRUCTURE if failed else Exit.OK)
+    raise typer.Exit(Exit.INFRASTRUCTURE if report.infrastructure_failures and not written.exit_zero else Exit.OK)
 
 
 @app.command()
-def verify(
-    folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
-    lab: Annotated[str | None, typer.Argument(
-        help="Check against this lab file instead of the run's copy.", metavar="[LAB]")] = None,
+def selftest(
+    labs: Annotated[list[str], typer.Argument(
+        help="Labs to check (folders, lab.yaml files or shipped names).", metavar="LAB...")],
     as_json: JsonOpt = False,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
+    backend: BackendOpt = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Keep the run folders here (default: discarded).")] = None,
 ) -> None:
-    """Check a run's saved captures and outputs again, without re-running anything.
+    """Check a lab's grading: its solution gets full marks, each mutant loses exactly what its expect.yaml says.
 
-    Give a LAB to try edited expectations on an old run. Exit code 0 all met, 1 not, 2 not
-    gradable (a capture lost packets: its checks are "not graded").
+    Mutants are labs/<lab>/mutants/<name>/ (the mutated files and an expect.yaml). Prints a
+    verdict matrix per lab. Exit code 0 when everything is as expected, 1 when not.
+
+    Example: socklab selftest tcp-hello udp-hello --jobs 4
     """
+    from socklab.grade.selftest import selftest as run_selftest
     from socklab.model.loader import load_lab
+    from socklab.render import selftest_progress, selftest_tables
+
+    loaded = [load_lab(lab) for lab in labs]
+    on_done = None if as_json else (lambda outcome: _out(selftest_progress(outcome), stderr=True))
+    report = run_selftest(loaded, jobs or os.cpu_count() or 1, runs_dir, backend, on_done=on_done)
+    if as_json:
+        _json(report.to_dict())
+    else:
+        _out(*selftest_tables(report))
+    raise typer.Exit(Exit.OK if report.ok else Exit.FAILED)
+
+
+@app.command()
+def verify(folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestamp>).")],
+           lab: Annotated[str | None, _arg("Check against this lab file instead of the run's copy.", "[LAB]")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Check a run's saved captures and outputs again, without re-running anything (give a LAB to
+    try edited expectations on an old run). Exit code 0 all met, 1 not, 2 not gradable (a capture lost
+    packets: its checks are "not graded")."""
+    from socklab.model.loader import load_lab
+    from socklab.render import run_report
     from socklab.run import reverify
 
     result = reverify(folder, load_lab(lab) if lab else None)
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        from socklab.render import run_report
-
-        _out(*run_report(result))
+    _json(result.to_dict()) if as_json else _out(*run_report(result))
     raise typer.Exit(Exit.OK if result.ok else Exit.NOT_GRADABLE if result.incomplete else Exit.FAILED)
 
 
@@ -352,6 +350,7 @@ def graph(
 
     Examples: socklab graph routed -o routed.svg    socklab graph tcp-hello -f mermaid
     """
+    from socklab.errors import UsageError
     from socklab.model.loader import load_lab
     from socklab.report.graph import choose_format, render_graph
 
@@ -404,9 +403,8 @@ def capture(
     socklab capture tcp-hello -w - | wireshark -k -i -
     """
     from socklab.capture.live import live_points, stream, text_lines
-    from socklab.deployment import attach, instance_of
 
-    dep = attach(instance_of(instance))
+    dep = _attach(instance)
     where = live_points(dep, points or [], bpf)
     if write is None:
         if len(where) == 1:
@@ -423,6 +421,47 @@ def capture(
 
 
 @app.command()
+def link(
+    instance: InstanceArg,
+    endpoint: Annotated[str, typer.Argument(help="An end of the link, NODE:IFACE.", metavar="NODE:IFACE")],
+    action: Annotated[str, typer.Argument(help="show, set, down, up or reset.", metavar="show|set|down|up|reset")] = "show",
+    delay: Annotated[str | None, typer.Option(help="e.g. 50ms")] = None,
+    jitter: Annotated[str | None, typer.Option(help="e.g. 5ms (uniform, ±)")] = None,
+    loss: Annotated[str | None, typer.Option(help="e.g. 2%")] = None,
+    duplicate: Annotated[str | None, typer.Option(help="e.g. 1%")] = None,
+    reorder: Annotated[str | None, typer.Option(help="e.g. 5%")] = None,
+    corrupt: Annotated[str | None, typer.Option(help="e.g. 1%")] = None,
+    rate: Annotated[str | None, typer.Option(help="e.g. 1mbit")] = None,
+    egress: Annotated[bool, typer.Option("--egress", help="Only frames leaving NODE:IFACE (default: both directions).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change an impaired link of a running lab: set impairments, take it down or up, reset it.
+
+    Example: socklab link reliable-udp client:eth0 set --delay 50ms --loss 2%
+    """
+    from socklab.errors import UsageError
+    from socklab.impair.lifecycle import change_link, parse_changes
+    from socklab.impair.render import directions_table
+
+    if action not in ("show", "set", "down", "up", "reset"):
+        raise UsageError(f"unknown action {action!r}: use show, set, down, up or reset")
+    values = {"delay": delay, "jitter": jitter, "loss": loss, "duplicate": duplicate, "reorder": reorder,
+              "corrupt": corrupt, "rate": rate}
+    changes = parse_changes(values)
+    if action == "set" and not changes:
+        raise UsageError("set needs at least one of --delay --jitter --loss --duplicate --reorder --corrupt --rate")
+    if action != "set" and changes:
+        raise UsageError(f"--delay, --loss... go with set, not {action}")
+    dep = _attach(instance)
+    change_link(dep.instance, dep.plan, endpoint, action, impair=changes or None, egress=egress)
+    shown = change_link(dep.instance, dep.plan, endpoint, "show")
+    if as_json:
+        _json(shown["directions"])
+    else:
+        _out(directions_table(shown["directions"]))
+
+
+@app.command()
 def schema() -> None:
     """Print the lab file's JSON schema (also in schema/lab.schema.json, for editors)."""
     from socklab.model.schema import lab_schema_json
@@ -431,10 +470,8 @@ def schema() -> None:
 
 
 @app.command()
-def gc(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
-    everything: Annotated[bool, typer.Option("--all", help="Also remove labs that are up.")] = False,
-) -> None:
+def gc(dry_run: Annotated[bool, _opt("--dry-run", help="Only show what would be removed.")] = False,
+       everything: Annotated[bool, _opt("--all", help="Also remove labs that are up.")] = False) -> None:
     """Remove what socklab owns that no live lab claims: interrupted `up`s, stray namespaces."""
     from socklab.gc import collect
     from socklab.render import gc_lines

@@ -1,8 +1,7 @@
 """Capture loss is never the student's fault: real drops make capture checks "not graded".
 
-The drops are real: a tiny kernel ring (`buffer:` on the capture point) and a flood sent
-while the node's tcpdump is paused (SIGSTOP, found by its network namespace, so no other
-lab's capture is touched).
+The drops are real: a 4 KiB kernel ring (`buffer:` on the capture point, one frame's room)
+overflows under a flood of 5000 datagrams sent as fast as one process can.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ nodes:
   b: {ip: 10.1.0.2/24}
 links: [[a, b]]
 capture:
-  - {on: b:eth0, buffer: 64k}
+  - {on: b:eth0, buffer: 4k}
 scenario:
   - {id: flood, node: b, run: python3 flood.py, timeout: 20s}
   - {id: client, node: a, run: python3 client.py, timeout: 5s}
@@ -44,25 +43,10 @@ grading:
 """
 
 FLOOD = """
-import os, signal, socket, time
-me = os.stat("/proc/self/ns/net").st_ino
-def is_capture(pid):
-    try:
-        return open(f"/proc/{pid}/comm").read().strip() == "tcpdump" and os.stat(f"/proc/{pid}/ns/net").st_ino == me
-    except OSError:
-        return False
-dumps = [int(p) for p in os.listdir("/proc") if p.isdigit() and is_capture(p)]
-assert dumps, "no tcpdump in this node"
-for pid in dumps:
-    os.kill(pid, signal.SIGSTOP)
-try:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for _ in range(3000):
-        s.sendto(b"x" * 1000, ("10.1.0.1", 9))
-    time.sleep(0.2)
-finally:
-    for pid in dumps:
-        os.kill(pid, signal.SIGCONT)
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5000):
+    s.sendto(b"x" * 1000, ("10.1.0.1", 9))
 print("sent")
 """
 

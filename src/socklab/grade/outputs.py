@@ -10,7 +10,7 @@ from pathlib import Path
 
 from socklab.errors import UsageError
 from socklab.grade.batch import GradeReport
-from socklab.grade.formats import EXTENSIONS, FORMATS, render, summary_csv
+from socklab.grade.formats import EXIT_ZERO_AFTER_WRITING, EXTENSIONS, FORMATS, render, summary_csv
 from socklab.runfolder import grades_summary_path
 
 
@@ -23,6 +23,7 @@ def check_format(fmt: str) -> None:
 class Written:
     stdout: str | None = None  # the document to print when no --output was given (not for table)
     summary: Path | None = None  # the summary CSV placed in the runs folder
+    exit_zero: bool = False  # the format's consumer reads results only after exit 0 (PrairieLearn)
 
 
 def write_report(report: GradeReport, fmt: str, output: Path | None, runs_dir: Path | None) -> Written:
@@ -30,7 +31,7 @@ def write_report(report: GradeReport, fmt: str, output: Path | None, runs_dir: P
     a folder with one file per submission and summary.csv), or hand back the text for stdout.
     Several submissions without --output also leave a summary CSV beside the run folders."""
     grades = report.grades
-    written = Written()
+    written = Written(exit_zero=fmt in EXIT_ZERO_AFTER_WRITING)
     if fmt == "table":
         if output is not None:
             output.write_text(summary_csv(grades))
