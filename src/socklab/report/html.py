@@ -64,7 +64,7 @@ svg text{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;fo
 .timeline .step rect{fill:#4ac26b}.timeline .step.bg rect{fill:#aceebb}
 .timeline .step.bad rect{fill:#ff8182}.timeline .start{fill:#1f2328}.timeline .ready{fill:#bf8700}
 .timeline .end{fill:var(--mut);font-size:11px}.timeline .tick{stroke:#0969da;stroke-width:1}
-.timeline .hist{fill:#0969da}.timeline .fault{stroke:var(--bad);stroke-width:2}
+.timeline .hist{fill:#0969da}.timeline .fault{stroke:var(--bad);stroke-width:2}.timeline .change{fill:#8250df}
 details>summary{cursor:pointer}
 .problem{color:var(--bad)}.legend{color:var(--mut);font-size:13px;margin:2px 0}.capdot{color:#bf8700}
 """
