@@ -157,7 +157,8 @@ def _draw_ladders(view: RunView) -> None:
 def render(view: RunView) -> str:
     """The whole self-contained page."""
     packets = {c.point: [f.ts for f in c.frames] for c in view.captures}
-    timeline = timeline_svg(view.results.get("steps", []), packets, view.faults, view.t0, view.t1)
+    changes = [c for c in (view.results.get("link_changes") or []) if isinstance(c, dict)]
+    timeline = timeline_svg(view.results.get("steps", []), packets, view.faults, view.t0, view.t1, changes)
     return html.page(view, timeline)
 
 
