@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench bench-docker lint image docker clean
+.PHONY: setup demo test test-fast bench bench-docker lint image docker clean drawings
 
 setup:
 	@./scripts/setup.sh
@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/grade.py
+	$(BIN)/python bench/report.py
 
 bench-docker: setup docker
 	$(BIN)/python bench/docker.py
@@ -44,3 +45,7 @@ lint: setup
 clean:
 	$(BIN)/socklab gc --all || true
 	rm -rf runs .pytest_cache
+
+## drawings: regenerate each lab's topology.svg (a test keeps them in sync with the lab files)
+drawings: setup
+	@for d in labs/*/; do $(BIN)/socklab graph "$$d" -o "$$d/topology.svg"; done

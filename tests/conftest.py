@@ -24,6 +24,7 @@ def socklab_leftovers() -> list[str]:
     from socklab import state
     from socklab.names import PREFIX
     from socklab.nsutil import list_netns
+    from socklab.sandbox import cgroups
 
     found = [f"netns {n}" for n in list_netns() if n.startswith(PREFIX)]
     etc = Path("/etc/netns")
@@ -32,6 +33,7 @@ def socklab_leftovers() -> list[str]:
     found += [f"ledger {r.instance}" for r in state.all_records()]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(': ')[1]}" for line in links.splitlines() if line.split(": ")[1].startswith("sl")]
+    found += [f"cgroup {p}" for p in cgroups.leftovers()]
     return found
 
 
@@ -52,12 +54,17 @@ def processes_in_other_netns() -> set[tuple[int, str]]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def leak_check():
-    """Fail the run if a test left anything of socklab's behind (and clean it up)."""
-    before = processes_in_other_netns() if IS_ROOT else set()
-    existing = set(socklab_leftovers()) if IS_ROOT else set()  # not ours: never judged or touched
+def leak_check(request):
+    """Fail the run if a test left anything of socklab's behind (and clean it up).
+
+    Only sessions that build labs judge: a unit-test session (no kernel lock held) would
+    otherwise see, and destroy, labs that other sessions on the machine are running."""
+    kernel = IS_ROOT and any(part in ("integration", "docker", "browser")
+                             for item in request.session.items for part in Path(str(item.path)).parts)
+    before = processes_in_other_netns() if kernel else set()
+    existing = set(socklab_leftovers()) if kernel else set()  # not ours: never judged or touched
     yield
-    if not IS_ROOT:
+    if not kernel:
         return
     leftovers = [x for x in socklab_leftovers() if x not in existing]
     strays = {p for p, _ in processes_in_other_netns() - before if os.path.exists(f"/proc/{p}")}
@@ -70,6 +77,11 @@ def leak_check():
         for record in state.all_records():
             if f"ledger {record.instance}" in leftovers:
                 destroy(record)
+        from socklab.sandbox import cgroups
+
+        for item in leftovers:
+            if item.startswith("cgroup "):
+                cgroups.remove_dir(Path(item.split(" ", 1)[1]))
         shown = ", ".join(leftovers[:20]) + (f" and {len(leftovers) - 20} more" if len(leftovers) > 20 else "")
         pytest.fail(f"socklab objects left behind by the tests: {shown}", pytrace=False)
 

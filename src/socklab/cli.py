@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from socklab.errors import InfrastructureError, SocklabError
+from socklab.errors import InfrastructureError, SocklabError, UsageError
 
 
 class Exit(IntEnum):
@@ -215,7 +215,8 @@ def run(
 
     Uses the instance if it is already up (and leaves it up). Every run writes a folder
     runs/<instance>-<timestamp>/ with the plan, step outputs, pcaps and results.json.
-    Exit code: 0 every step and expectation met, 1 not, 2 bad input, 3 infrastructure failure.
+    Exit code: 0 every step and expectation met, 1 not, 2 bad input or not gradable (a capture
+    lost packets: its checks are "not graded"), 3 infrastructure failure.
     """
     from socklab.render import run_failure, run_report, run_verdicts
     from socklab.run import labs_to_run, run_lab
@@ -232,7 +233,9 @@ def run(
         _json(results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results])
     elif len(results) > 1:
         _out(*run_verdicts(results))
-    raise typer.Exit(max(exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.FAILED for r in results))
+    codes = [exit_code(r.failure) if r.failure else Exit.OK if r.ok else Exit.NOT_GRADABLE if r.incomplete
+             else Exit.FAILED for r in results]
+    raise typer.Exit(max(codes))
 
 
 @app.command()
@@ -289,32 +292,96 @@ def verify(folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestam
            lab: Annotated[str | None, _arg("Check against this lab file instead of the run's copy.", "[LAB]")] = None,
            as_json: JsonOpt = False) -> None:
     """Check a run's saved captures and outputs again, without re-running anything (give a LAB to
-    try edited expectations on an old run). Exit code 0 all met, 1 not."""
+    try edited expectations on an old run). Exit code 0 all met, 1 not, 2 not gradable (a capture
+    lost packets: its checks are "not graded")."""
     from socklab.model.loader import load_lab
     from socklab.render import run_report
     from socklab.run import reverify
 
     result = reverify(folder, load_lab(lab) if lab else None)
     _json(result.to_dict()) if as_json else _out(*run_report(result))
-    raise typer.Exit(Exit.OK if result.ok else Exit.FAILED)
+    raise typer.Exit(Exit.OK if result.ok else Exit.NOT_GRADABLE if result.incomplete else Exit.FAILED)
+
+
+@app.command()
+def graph(
+    lab: LabArg,
+    fmt: Annotated[str | None, _opt("--format", "-f", help="svg, png, mermaid or dot (default: from -o's suffix, else svg).")] = None,
+    output: Annotated[Path | None, _opt("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """Draw a lab's topology from its lab file alone: no root, nothing is brought up.
+
+    Hosts, routers and switches get distinct shapes; interfaces show their addresses,
+    links their subnets. PNG is rendered by headless Chromium (if installed).
+
+    Examples: socklab graph routed -o routed.svg    socklab graph tcp-hello -f mermaid
+    """
+    from socklab.model.loader import load_lab
+    from socklab.report.graph import choose_format, render_graph
+
+    chosen = choose_format(fmt, output)
+    if chosen == "png" and output is None and sys.stdout.isatty():
+        raise UsageError("a PNG is binary: give -o FILE.png (or pipe the output)")
+    data = render_graph(load_lab(lab), chosen)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestamp>).")],
+    open_: Annotated[bool, _opt("--open", help="Open it in a browser (without one, print where it is).")] = False,
+) -> None:
+    """(Re)build a run folder's report.html: topology, timeline, packet ladders, expectations.
+
+    run, grade and verify write it already; this rebuilds it (e.g. after an upgrade) from
+    the folder's files. The page is self-contained: it works offline and can be mailed.
+    """
+    from socklab.report import write_report
+
+    path = write_report(folder)
+    print(path)
+    if open_:
+        from socklab.report.opener import open_in_browser
+
+        if not open_in_browser(path):
+            _out(f"no browser to open here: open {path.as_uri()} yourself", stderr=True)
 
 
 @app.command()
 def capture(
     instance: InstanceArg,
-    point: Annotated[str, _arg("NODE or NODE:IFACE (default: the node's first interface).", "NODE[:IFACE]")],
-    write: Annotated[str | None, _opt("--write", "-w", help="Write pcap to FILE, or '-' for stdout.")] = None,
+    points: Annotated[list[str] | None, _arg(
+        "NODE or NODE:IFACE, one or more (default: the lab's capture points).", "[NODE[:IFACE]]...")] = None,
+    write: Annotated[str | None, _opt(
+        "--write", "-w", help="Write to FILE, or '-' for stdout: pcap for one point, pcapng for several.")] = None,
     bpf: Annotated[str | None, _opt("--filter", "-f", help="A BPF filter, e.g. 'udp port 53'.")] = None,
     count: Annotated[int | None, _opt("--count", "-c", help="Stop after this many packets.")] = None,
 ) -> None:
-    """Capture live on a node interface of a running lab (tcpdump inside the node).
+    """Capture live in a running lab: one wire, or several into one pcapng (an interface per node:iface).
 
-    Without -w, prints one line per packet. Open it in Wireshark while it runs:
-    socklab capture tcp-hello server -w - | wireshark -k -i -
+    Without -w, prints one line per packet. Every wire at once in Wireshark:
+    socklab capture tcp-hello -w - | wireshark -k -i -
     """
-    from socklab.capture import live_argv
+    from socklab.capture.live import live_points, stream, text_lines
 
-    _exec(live_argv(_attach(instance), point, write, bpf, count))
+    dep = _attach(instance)
+    where = live_points(dep, points or [], bpf)
+    if write is None:
+        if len(where) == 1:
+            from socklab.capture import live_argv
+
+            _exec(live_argv(dep, str(where[0][0]), None, bpf, count))
+        text_lines(where, sys.stdout, count)
+        return
+    if write == "-":
+        stream(where, sys.stdout.buffer, count)
+    else:
+        with open(write, "wb") as out:
+            stream(where, out, count)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from socklab import state
+from socklab import nogc, state
 from socklab.backends import get_backend
 from socklab.backends.base import Backend, Progress, no_progress
 from socklab.errors import StateError, UsageError
@@ -82,6 +82,12 @@ def up(lab: Lab | str | Path, backend: str | None = None, name: str | None = Non
     persistent=False ties the lab to this process: if it dies without bringing the lab
     down (SIGKILL), `socklab gc` removes it.
     """
+    with nogc.paused():
+        return _up(lab, backend, name, progress, persistent)
+
+
+def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: Progress,
+        persistent: bool) -> Deployment:
     if not isinstance(lab, Lab):
         from socklab.model.loader import load_lab
 

@@ -48,4 +48,17 @@ def collect(dry_run: bool = False, everything: bool = False) -> GcReport:
         report.orphans += orphans
         if orphans and not dry_run:
             backend.remove_orphans(orphans)
+    _collect_cgroups({r.instance for r in records if r.live and not everything}, dry_run, report)
     return report
+
+
+def _collect_cgroups(live: set[str], dry_run: bool, report: GcReport) -> None:
+    """Graders' cgroups (socklab-<instance>) whose instance is gone: a grader killed by SIGKILL."""
+    from socklab.sandbox import cgroups
+
+    for path in cgroups.leftovers():
+        if path.name[len(cgroups.PREFIX):] in live:
+            continue
+        report.orphans.append(f"cgroup:{path}")
+        if not dry_run:
+            cgroups.remove_dir(path)

@@ -30,12 +30,6 @@ def container_name(instance: str, node: str) -> str:
     return netns_name(instance, node)
 
 
-def root_ifname(instance: str, node: str, iface: str) -> str:
-    """A 12-byte name for an interface end while it sits in the root namespace (docker wiring)."""
-    digest = hashlib.sha256(f"{instance}/{node}/{iface}".encode()).hexdigest()[:10]
-    return f"sl{digest}"
-
-
 def mac_address(lab: str, node: str, iface: str) -> str:
     """Locally administered unicast MAC, stable across runs and instances of the same lab."""
     digest = hashlib.sha256(f"{lab}/{node}/{iface}".encode()).digest()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from socklab import names
 from socklab.errors import LabFileError, UsageError
@@ -41,7 +41,6 @@ class PlanInterface(_Frozen):
     ipv4: list[str]
     ipv6: list[str]
     peer: str  # "node:iface"
-    root_name: str  # its name while in the root namespace, for backends that create it there
 
 
 class PlanRoute(_Frozen):
@@ -85,13 +84,17 @@ class Plan(_Frozen):
     nodes: list[PlanNode]
     links: list[PlanLink]
     hosts: list[HostEntry]
+    _by_name: dict[str, PlanNode] | None = PrivateAttr(default=None)
 
     def node(self, name: str) -> PlanNode:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        known = ", ".join(n.name for n in self.nodes)
-        raise KeyError(f"no node {name!r} in lab {self.lab} (nodes: {known})")
+        """A node by name, in constant time (callers ask once per node or capture point)."""
+        if self._by_name is None:
+            self._by_name = {n.name: n for n in self.nodes}
+        found = self._by_name.get(name)
+        if found is None:
+            known = ", ".join(n.name for n in self.nodes)
+            raise KeyError(f"no node {name!r} in lab {self.lab} (nodes: {known})")
+        return found
 
     def hosts_file(self) -> str:
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
@@ -109,7 +112,8 @@ def make_plan(lab: Lab, instance: str | None = None) -> Plan:
                          "start with a letter, at most 24 characters")
     instance = instance or lab.name
     indexes = _ifindexes(lab)
-    nodes = [_plan_node(lab, node, instance, indexes) for node in lab.nodes]
+    link_mtu = {lk.index: lk.mtu for lk in lab.links}  # once: per node it made planning quadratic
+    nodes = [_plan_node(lab, node, instance, indexes, link_mtu) for node in lab.nodes]
     macs: dict[str, str] = {}
     for node in nodes:
         for iface in node.interfaces:
@@ -142,14 +146,14 @@ def _ifindexes(lab: Lab) -> dict[tuple[str, str], int]:
     return indexes
 
 
-def _plan_node(lab: Lab, node: Node, instance: str, indexes: dict[tuple[str, str], int]) -> PlanNode:
+def _plan_node(lab: Lab, node: Node, instance: str, indexes: dict[tuple[str, str], int],
+               link_mtu: dict[int, int | None]) -> PlanNode:
     sysctls = dict(BASE_SYSCTLS)
     if node.kind == "router":
         sysctls.update(ROUTER_SYSCTLS)
     if node.kind == "switch":
         sysctls.update(SWITCH_SYSCTLS)
     sysctls.update(dict(node.sysctls))
-    link_mtu = {lk.index: lk.mtu for lk in lab.links}
     return PlanNode(
         name=node.name,
         kind=node.kind,
@@ -163,7 +167,6 @@ def _plan_node(lab: Lab, node: Node, instance: str, indexes: dict[tuple[str, str
                 ipv4=[str(a) for a in i.ipv4],
                 ipv6=[str(a) for a in i.ipv6],
                 peer=f"{i.peer_node}:{i.peer_iface}",
-                root_name=names.root_ifname(instance, node.name, i.name),
             )
             for i in node.interfaces
         ],

@@ -14,6 +14,7 @@ from socklab.deployment import Deployment
 from socklab.gc import GcReport
 from socklab.model.lab import Lab
 from socklab.plan import Plan
+from socklab.runfolder import RunFolder
 from socklab.state import Record
 
 
@@ -194,6 +195,9 @@ def run_report(result) -> list:
     if result.captures:
         caps = ", ".join(f"{p} ({c['file']})" for p, c in result.captures.items())
         out.append(Text(f"captures: {caps}", style="dim"))
+    report = RunFolder(result.folder).report
+    if report.is_file():
+        out.append(Text(f"report: {report} (socklab report RUNFOLDER --open opens it)", style="dim"))
     if result.error:
         out.append(Text(f"run failed: {result.error}", style="bold red"))
     passed = sum(1 for e in result.expectations if e.passed)

@@ -102,8 +102,12 @@ class Batch:
             body += _u32(IFLA_MTU, mtu)
         self.add(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"create veth {name} <-> {peer_name}")
 
-    def bridge(self, name: str, index: int) -> None:
-        body = _ifinfo(index) + _str(IFLA_IFNAME, name) + _nla(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "bridge"))
+    def bridge(self, name: str, index: int, ns_fd: int | None = None) -> None:
+        """Create a bridge, in the namespace ns_fd if given (else the socket's)."""
+        body = _ifinfo(index) + _str(IFLA_IFNAME, name)
+        if ns_fd is not None:
+            body += _u32(IFLA_NET_NS_FD, ns_fd)
+        body += _nla(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "bridge"))
         self.add(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"create bridge {name}")
 
     def link_up(self, index: int, name: str, master: int | None = None) -> None:

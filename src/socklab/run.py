@@ -1,7 +1,8 @@
 """`socklab run`: bring a lab up, capture, run its scenario, verify, write the run folder.
 
 The run folder holds everything needed to understand and reproduce a run: the plan,
-each step's output, the pcaps, the results as JSON and a manifest of versions.
+each step's output, the pcaps, the results as JSON, a manifest of versions and report.html
+(socklab.report: the same run as pictures, self-contained).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from typing import Any
 from socklab import __version__
 from socklab.backends.base import Progress, no_progress
 from socklab.capture import Capture, start_captures, stop_captures
+from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError, SubmissionError, UsageError
 from socklab.model.lab import Lab
+from socklab.report import write_report
 from socklab.runfolder import RunFolder, default_runs_dir
 from socklab.steps import Sandbox, StepResult, StepRunner, node_env
 
@@ -42,10 +45,16 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # the run could not complete: str(failure)
     failure: SocklabError | None = field(default=None, repr=False, compare=False)  # its kind, for exit codes
+    sandbox: dict[str, str] | None = None  # what isolated the programs (graded runs): view, limits
 
     @property
     def ok(self) -> bool:
         return self.error is None and all(s.ok for s in self.steps) and all(e.passed for e in self.expectations)
+
+    @property
+    def incomplete(self) -> list[str]:
+        """Why checks could not be judged: a capture lost packets (then nothing to grade)."""
+        return [f"{e.id}: {e.error}" for e in self.expectations if is_incomplete(e.error)]
 
     @property
     def run_folder(self) -> RunFolder:
@@ -58,6 +67,7 @@ class RunResult:
             "steps": [s.to_dict() for s in self.steps],
             "expectations": [e.to_dict() for e in self.expectations],
             "captures": self.captures,
+            **({"sandbox": self.sandbox} if self.sandbox else {}),
         }
 
 
@@ -105,6 +115,7 @@ def run_lab(
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
         folder.results.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_report(folder.path, result.to_dict(), strict=False)
     return result
 
 
@@ -132,7 +143,8 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
         os.chmod(where, 0o755)
         workspace = prepare_workspace(lab, where, submission)
         if sandbox is not None:
-            sandbox.prepare(workspace)
+            sandbox.prepare(workspace, dep)
+            result.sandbox = sandbox.describe()
     _write_manifest(lab, folder, result)
     captures: list[Capture] = []
     runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox)
@@ -154,7 +166,7 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
     finally:
         runner.finish()
         t = time.perf_counter()
-        stop_captures(captures)
+        stop_captures(captures, merged=folder.merged_pcap)
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
         if sandbox is not None:
@@ -164,7 +176,8 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
     result.captures = {c.point: {"file": folder.relative(c.path), "dropped": c.dropped} for c in captures}
     if result.error is None and lab.expect:
         t = time.perf_counter()
-        result.expectations = verify_run(lab, dep.plan, folder, result.steps)
+        result.expectations = mark_incomplete(lab.expect, verify_run(lab, dep.plan, folder, result.steps),
+                                              result.captures)
         result.timings["verify"] = time.perf_counter() - t
 
 
@@ -207,8 +220,9 @@ def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     result = RunResult(lab=lab.name, instance=saved["instance"], backend=saved["backend"], folder=run.path,
                        steps=steps, captures=saved.get("captures", {}))
     t = time.perf_counter()
-    result.expectations = verify_run(lab, plan, run, steps)
+    result.expectations = mark_incomplete(lab.expect, verify_run(lab, plan, run, steps), result.captures)
     result.timings["verify"] = time.perf_counter() - t
+    write_report(run.path, {**saved, **result.to_dict()}, strict=False)
     return result
 
 
@@ -226,7 +240,7 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     submission's: they may run outside the grading sandbox.
     """
     workspace.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", "README.md", "__pycache__", "runs")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", "mutants", "README.md", "topology.svg", "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}

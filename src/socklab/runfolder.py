@@ -1,9 +1,10 @@
 """The run folder's layout, known here and nowhere else.
 
     runs/<instance>-<timestamp>/
-      lab.yaml  manifest.json  plan.json  results.json
+      lab.yaml  manifest.json  plan.json  results.json  report.html
       steps/<step>.stdout, steps/<step>.stderr
-      pcap/<node>-<iface>.pcap  (and pcap/.<node>-<iface>.log, tcpdump's messages)
+      pcap/<node>-<iface>.pcap, pcap/all.pcapng (every point; when there are several)
+      (and pcap/.<node>-<iface>.log: tcpdump's messages, with SOCKLAB_CAPTURE_ENGINE=tcpdump)
       workspace/
 
 run, capture, verify (reverify), grade and the HTML report ask a `RunFolder` for paths;
@@ -77,6 +78,11 @@ class RunFolder:
         return self.path / "results.json"
 
     @property
+    def report(self) -> Path:
+        """The run as one self-contained page (written by socklab.report)."""
+        return self.path / "report.html"
+
+    @property
     def workspace(self) -> Path:
         """The programs' working folder (moved here after the run when it lived elsewhere)."""
         return self.path / "workspace"
@@ -97,6 +103,11 @@ class RunFolder:
 
     def pcap(self, point: IfaceRef) -> Path:
         return self.pcap_dir / f"{point.stem}.pcap"
+
+    @property
+    def merged_pcap(self) -> Path:
+        """Every capture point of the run in one pcapng, one interface per "node:iface"."""
+        return self.pcap_dir / "all.pcapng"
 
     def capture_log(self, point: IfaceRef) -> Path:
         """tcpdump's own messages (listening, drop counts) for one capture point."""

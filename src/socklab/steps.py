@@ -29,13 +29,22 @@ GRACE = 2.0
 class Sandbox(Protocol):
     """What the grader puts around student steps (see socklab.grade.sandbox)."""
 
-    def prepare(self, workspace: Path) -> None: ...
+    def prepare(self, workspace: Path, dep: Deployment) -> None: ...
 
     def wrap(self, step: Step) -> list[str]:
         """argv placed before the step's command inside the node ([] for steps left alone)."""
 
+    def host_wrap(self, step: Step) -> list[str]:
+        """argv placed before the command that enters the node (e.g. joining a cgroup)."""
+
     def env(self) -> dict[str, str]:
         """Environment overrides for wrapped steps."""
+
+    def exit_code(self, step: Step, code: int | None) -> int | None:
+        """The step's exit status as the program gave it (a wrapper may encode signals)."""
+
+    def ended(self, step: Step, result: StepResult) -> None:
+        """After a step ended: kill what is left of it, name a limit it hit in result.problem."""
 
     def finish(self) -> None:
         """After the run: make sure nothing of the student's survives."""
@@ -51,6 +60,7 @@ class StepResult:
     exit_code: int | None = None
     timed_out: bool = False
     ready: bool | None = None  # None: no readiness condition
+    ready_at: float | None = None  # epoch seconds when the readiness condition was met
     killed: bool = False  # still running at the end of the run
     started: float = 0.0
     ended: float = 0.0
@@ -136,7 +146,8 @@ class StepRunner:
         cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
         wrap = self.sandbox.wrap(spec) if self.sandbox else []
         overrides = self.sandbox.env() if wrap and self.sandbox else {}
-        return node_argv(self.dep, spec.node, spec.argv, {**self.env, **overrides, **spec.env}, cwd, wrap)
+        outer = self.sandbox.host_wrap(spec) if self.sandbox else []
+        return [*outer, *node_argv(self.dep, spec.node, spec.argv, {**self.env, **overrides, **spec.env}, cwd, wrap)]
 
     def start(self, spec: Step) -> RunningStep:
         out, err = self.folder.stdout(spec.id), self.folder.stderr(spec.id)
@@ -189,6 +200,7 @@ class StepRunner:
         while True:
             if check():
                 step.result.ready = True
+                step.result.ready_at = time.time()
                 return
             if step.proc.poll() is not None:
                 step.result.ready = False
@@ -206,11 +218,20 @@ class StepRunner:
             return
         result.ended = time.time()
         code = step.proc.returncode
+        if self.sandbox is not None:
+            code = self.sandbox.exit_code(step.spec, code)
         result.exit_code = None if (result.killed or result.timed_out) else code
         result.stdout_tail = _tail(Path(result.stdout_path))
         result.stderr_tail = _tail(Path(result.stderr_path))
-        if result.problem is not None:
-            return
+        try:
+            if result.problem is None:
+                self._judge(step, code)
+        finally:
+            if self.sandbox is not None:
+                self.sandbox.ended(step.spec, result)
+
+    def _judge(self, step: RunningStep, code: int | None) -> None:
+        result = step.result
         if result.timed_out:
             result.problem = f"timed out after {step.spec.timeout:g}s"
         elif result.killed:

@@ -81,6 +81,20 @@ def test_a_refused_connection_skips_what_needs_the_handshake(tmp_path):
     for check in ("hello", "answer", "close"):
         assert tests[check].skipped and tests[check].score == 0
         assert tests[check].feedback == "skipped: needs handshake, which failed"
+    # a real grade with failures and skipped checks, in every format, is valid for its consumer
+    import jsonschema
+    from lxml import etree
+
+    from socklab.grade.formats import gradescope, junit, prairielearn
+
+    schemas = Path(__file__).resolve().parents[1] / "schemas"
+    jsonschema.validate(gradescope(grade), json.loads((schemas / "gradescope-results.schema.json").read_text()))
+    jsonschema.validate(prairielearn(grade), json.loads((schemas / "prairielearn-results.schema.json").read_text()))
+    doc = etree.fromstring(junit([grade]).encode())
+    for xsd in ("jenkins-xunit-junit-10.xsd", "windyroad-JUnit.xsd"):
+        schema = etree.XMLSchema(etree.parse(str(schemas / xsd)))
+        assert schema.validate(doc), (xsd, schema.error_log.last_error)
+    assert doc.find("testsuite").get("skipped") == "3"
 
 
 def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):
@@ -97,7 +111,7 @@ def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):
     ("case", "feedback"),
     [
         ("fork-bomb", "Resource temporarily unavailable"),
-        ("memory-hog", "MemoryError"),
+        ("memory-hog", "killed: over the memory limit (1 GiB resident)"),
         ("infinite-loop", "timed out"),
         ("never-exits", "timed out"),
         ("output-flood", "File too large"),

@@ -94,6 +94,9 @@ def test_addresses_allocated_from_link_and_switch_subnets_in_order():
         ("name: t\nnodes:\n  a: {}\n  b: {}\nlinks: [[a, b]]\nscenario:\n  - {node: c, run: 'true'}\n", 7, "unknown node 'c'"),
         ("name: t\nnodes:\n  a: {}\n  b: {}\nlinks: [[a, b]]\nscenario:\n  - {node: a, run: x, timeout: soon}\n", 7, "not a duration"),
         ("name: t\nnodes:\n  a: {sysctls: {kernel.panic: 1}}\n", 3, "net.*"),
+        ("{" * 500 + "\n", None, "invalid YAML"),  # once a RecursionError traceback (issue 13)
+        ("name: t\nnodes: " + "[" * 500 + "\n", None, "invalid YAML"),
+        ("name: t\nnodes: " + "{a: " * 500 + "1" + "}" * 500 + "\n", 2, "nodes.a"),
     ],
 )
 def test_bad_lab_files_name_file_field_line_and_problem(text, line, needle):

@@ -28,7 +28,7 @@ def check_plan_invariants(plan) -> None:
     for node in plan.nodes:
         names = [i.name for i in node.interfaces]
         assert len(set(names)) == len(names)
-        assert all(len(name.encode()) <= 15 for name in [*names, *(i.root_name for i in node.interfaces)])
+        assert all(len(name.encode()) <= 15 for name in names)
         for iface in node.interfaces:
             peer_node, peer_if = iface.peer.split(":")
             assert plan.node(peer_node).interface(peer_if).peer == f"{node.name}:{iface.name}"

@@ -82,3 +82,20 @@ def test_unknown_ids_and_cycles_are_one_line_errors(needs, message):
         parse_lab(textwrap.dedent(LAB.format(needs=needs)), Path("lab.yaml"))
     assert str(info.value) == message
     assert "\n" not in str(info.value)
+
+
+def test_verify_leaves_no_cycle_holding_the_frames(tmp_path):
+    """Without garbage collection, the engine (and every frame it read) is freed when verify() returns."""
+    import gc
+
+    from socklab.verify.engine import Engine
+
+    run = chapter_run(tmp_path)
+    run.capture("server:eth0", refused())
+    gc.collect()
+    gc.disable()
+    try:
+        run.check(HANDSHAKE, HELLO, CLOSE)
+        assert not [o for o in gc.get_objects() if isinstance(o, Engine)]
+    finally:
+        gc.enable()

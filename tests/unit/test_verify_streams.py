@@ -102,10 +102,17 @@ def test_a_missing_segment_is_a_hole(run):
 
 
 def test_no_connection_and_wrong_port(run):
-    r = stream(run, [s2c(500, b"x")], contains="x")
+    r = stream(run, [s2c(500, b"x")], contains="y")
     assert r.message == "no TCP segment from client to server:12345 at all on server:eth0"
-    r = stream(run, [c2s(1, MSG, dport=12346)], contains="Hello")
+    r = stream(run, [c2s(1, MSG, dport=12346)], contains="nothing like it")
     assert r.message == "no TCP segment from client to server:12345; TCP segments from client seen only to port 12346"
+
+
+def test_bytes_sent_elsewhere_are_pointed_at(run):
+    r = stream(run, handshake() + segments(MSG, [3]), **{"from": "server:12345", "to": "client", "contains": "World"})
+    assert r.message.endswith("; the expected bytes went the other way: stream 192.168.11.12:40000 > 192.168.11.11:12345")
+    r = stream(run, [c2s(1, MSG, dport=12346)], contains="World")
+    assert r.message.endswith("; the expected bytes went to another port: stream 192.168.11.12:40000 > 192.168.11.11:12346")
 
 
 def test_a_new_connection_on_the_same_ports(run):
@@ -208,3 +215,15 @@ def test_one_packet_on_two_captures_is_not_a_retransmission(run):
     run.capture("client:eth0", pk)
     assert run.check_one({"retransmissions": STREAM, "none": True}).passed
     assert run.check_one({"stream": {**STREAM, "equals": MSG.decode()}}).passed
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(msg=st.binary(min_size=1, max_size=80), cuts=st.lists(st.integers(1, 79), max_size=6),
+       dups=st.lists(st.integers(0, 20), max_size=5), isn=st.integers(0, 2**32 - 1))
+def test_each_resent_segment_counts_once(run, msg, cuts, dups, isn):
+    sent = segments(msg, cuts, isn)
+    again = [sent[i % len(sent)] for i in dups]
+    run.capture("server:eth0", handshake(isn) + sent + again)
+    r = run.check_one({"retransmissions": STREAM, "count": len(again)} if again else {"retransmissions": STREAM, "none": True})
+    assert r.passed, r.message
+    assert all("(resent)" in e for e in r.evidence)

@@ -16,7 +16,7 @@ Links. The network is built from the host into the containers' network namespace
 ends born inside their containers, under the plan's names, interface indexes and MACs,
 then addresses, routes, sysctls and TX-checksum offload off. Containers therefore need
 no NET_ADMIN, and no lab interface ever exists in the host's namespace, not even for a
-moment (the plan's ``root_name``s are not needed).
+moment.
 
 Switches are containers too, holding the plan's bridge ``br0`` with its ports
 ``swp1``..., rather than Docker networks. A Docker bridge network lives in the host's

@@ -9,6 +9,7 @@ root namespace, so lab nodes have no link to it and no route out.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import ctypes
 import fcntl
@@ -28,15 +29,18 @@ from socklab.errors import InfrastructureError
 from socklab.names import instance_of_netns
 from socklab.plan import Plan, PlanNode
 from socklab.state import Record, instance_dir
+from socklab.sysctl import SysctlWriter, is_early
 
 ETC_NETNS = Path("/etc/netns")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SRC_DIR = Path(__file__).resolve().parents[2]
 SIOCETHTOOL, ETHTOOL_STXCSUM = 0x8946, 0x17
+REMOVERS = 16  # threads unmounting namespaces on down
 
 
 def hosts_file_path(instance: str) -> Path:
-    return instance_dir(instance) / "hosts"
+    """The instance's one hosts file, shared by every node (netns: through /etc/netns; docker: bind-mounted)."""
+    return instance_dir(instance) / "etc" / "hosts"
 
 
 class NetnsBackend:
@@ -51,7 +55,9 @@ class NetnsBackend:
         record.files = [str(ETC_NETNS / n.netns) for n in plan.nodes]
 
     def exec_prefix(self, plan: Plan, node: str, interactive: bool = False) -> list[str]:
-        return ["ip", "netns", "exec", plan.node(node).netns]
+        netns = plan.node(node).netns
+        _link_etc(plan.instance, netns)
+        return ["ip", "netns", "exec", netns]
 
     def netns_path(self, plan: Plan, node: str) -> str:
         return nsutil.netns_path(plan.node(node).netns)
@@ -74,40 +80,21 @@ class NetnsBackend:
         nsutil.prepare_netns_dir()
         fds: dict[str, int] = {}
         total = len(plan.nodes)
-        # Plain files (hosts files, the namespaces' mount points) are made by two more
-        # threads meanwhile: creating a file can cost more than a namespace (bench/topology.py).
-        hosts = _Beside(self._write_hosts, plan)
+        # The namespaces' mount points are made by a second thread meanwhile: creating a
+        # file can cost more than a namespace (bench/topology.py).
         try:
+            _write_hosts(plan)
             with nsutil.MountPoints([n.netns for n in plan.nodes]) as mount_points:
                 for done, node in enumerate(plan.nodes, 1):
                     fds[node.name] = nsutil.create_netns(node.netns, mount_points)
                     if done % 50 == 0 or done == total:
                         progress("namespaces", done, total)
             wire_namespaces(plan, fds, progress)
-            hosts.wait()
         except OSError as err:
             raise InfrastructureError(f"building the lab failed: {err}") from None
         finally:
-            hosts.join()
             for fd in fds.values():
                 os.close(fd)
-
-    def _write_hosts(self, plan: Plan) -> None:
-        """One hosts file per instance; `ip netns exec` bind-mounts /etc/netns/<ns>/hosts."""
-        hosts = hosts_file_path(plan.instance)
-        hosts.parent.mkdir(parents=True, exist_ok=True)
-        hosts.write_text(plan.hosts_file())
-        ETC_NETNS.mkdir(parents=True, exist_ok=True)
-        target, etc = str(hosts), str(ETC_NETNS)
-        for node in plan.nodes:
-            folder = os.path.join(etc, node.netns)
-            try:
-                os.mkdir(folder)
-            except FileExistsError:
-                if not os.path.isdir(folder):
-                    raise
-            with contextlib.suppress(FileExistsError):
-                os.symlink(target, os.path.join(folder, "hosts"))
 
     # -- down -------------------------------------------------------------------------------
 
@@ -116,8 +103,9 @@ class NetnsBackend:
         kill_processes([*record.pids], paths)
         files = _Beside(_remove_paths, record.files)  # other folders: in parallel
         try:
-            for name in record.netns:
-                nsutil.remove_netns(name)
+            # Each unmount waits for an RCU grace period; concurrent ones share it (5x faster).
+            with cf.ThreadPoolExecutor(max_workers=REMOVERS, thread_name_prefix="socklab-rm") as pool:
+                list(pool.map(nsutil.remove_netns, record.netns))
         finally:
             files.join()
         files.wait()
@@ -141,6 +129,31 @@ class NetnsBackend:
                 nsutil.remove_netns(obj)
 
 
+def _write_hosts(plan: Plan) -> None:
+    """The instance's one hosts file, in the folder every /etc/netns/<ns> will link to."""
+    hosts = hosts_file_path(plan.instance)
+    hosts.parent.mkdir(parents=True, exist_ok=True)
+    hosts.write_text(plan.hosts_file())
+
+
+def _link_etc(instance: str, netns: str) -> None:
+    """/etc/netns/<ns> -> the instance's etc folder, made when a command first runs in the node.
+
+    `ip netns exec` bind-mounts each file of /etc/netns/<ns>/ over /etc/, so the node sees
+    the instance's hosts file. Made on demand, a 10,000-node lab whose commands run in
+    two nodes costs two symlinks, not 10,000 (the ledger claims them all beforehand).
+    """
+    target, link = str(hosts_file_path(instance).parent), str(ETC_NETNS / netns)
+    try:
+        os.symlink(target, link)
+    except FileNotFoundError:
+        ETC_NETNS.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, link)
+    except FileExistsError:
+        if not (os.path.islink(link) and os.readlink(link) == target):
+            raise InfrastructureError(f"{link} exists and is not socklab's; remove it to run commands in {netns}") from None
+
+
 def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_progress) -> None:
     """Realise the plan's network in existing, empty namespaces: one open fd per node.
 
@@ -150,80 +163,58 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
     Raises InfrastructureError naming what the kernel refused.
     """
     nodes = {n.name: n for n in plan.nodes}
-    socks: dict[str, socket.socket] = {}
-    ioctl_socks: dict[str, socket.socket] = {}
     total = len(plan.nodes)
     try:
-        # 1. a netlink socket in each namespace, and its early sysctls
-        for node in plan.nodes:
-            with nsutil.entered(fds[node.name]):
-                socks[node.name] = rtnl.open_socket()
-                ioctl_socks[node.name] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                _write_sysctls(node, early=True)
-        # 2. bridges, then every veth pair in one batch from the root namespace
-        for node in plan.nodes:
-            if node.bridge:
-                batch = rtnl.Batch(socks[node.name])
-                batch.bridge(node.bridge, index=node.bridge_index)
+        with SysctlWriter() as sysctls:
+            # 1. early sysctls, in a second thread, while the batch below is encoded
+            for node in plan.nodes:
+                sysctls.submit(fds[node.name], node.name, _sysctls(node, early=True))
+            # 2. bridges and every veth pair in one batch from the root namespace, each born in its namespace
+            root = rtnl.open_socket()
+            try:
+                batch = rtnl.Batch(root)
+                for node in plan.nodes:
+                    if node.bridge:
+                        batch.bridge(node.bridge, node.bridge_index, fds[node.name])
+                for link in plan.links:
+                    a_node, a_if = link.a.split(":")
+                    b_node, b_if = link.b.split(":")
+                    ia, ib = nodes[a_node].interface(a_if), nodes[b_node].interface(b_if)
+                    batch.veth(
+                        ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
+                        ib.name, fds[b_node], ib.index, ib.mac,
+                    )
+                sysctls.wait()  # default.* before the interfaces that inherit them exist
                 batch.commit()
-        root = rtnl.open_socket()
-        try:
-            batch = rtnl.Batch(root)
-            for link in plan.links:
-                a_node, a_if = link.a.split(":")
-                b_node, b_if = link.b.split(":")
-                a, b = nodes[a_node], nodes[b_node]
-                ia, ib = a.interface(a_if), b.interface(b_if)
-                batch.veth(
-                    ia.name, fds[a_node], _ifindex(a, a_if), ia.mac, ia.mtu,
-                    ib.name, fds[b_node], _ifindex(b, b_if), ib.mac,
-                )
-            batch.commit()
-        finally:
-            root.close()
-        progress("links", len(plan.links), len(plan.links))
-        # 3. inside each namespace: offloads, links up, addresses, routes, late sysctls
-        for done, node in enumerate(plan.nodes, 1):
-            _configure(node, socks[node.name], ioctl_socks[node.name], fds[node.name])
-            if done % 50 == 0 or done == total:
-                progress("addresses", done, total)
+            finally:
+                root.close()
+            progress("links", len(plan.links), len(plan.links))
+            # 3. in each namespace: offloads, links up, addresses, routes; then late sysctls.
+            # Its two sockets live only meanwhile: one per node at a time, not 2 x 10,000 fds.
+            for done, node in enumerate(plan.nodes, 1):
+                with nsutil.entered(fds[node.name]):
+                    sock = rtnl.open_socket()
+                    ioctl_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    _configure(node, sock, ioctl_sock)
+                finally:
+                    sock.close()
+                    ioctl_sock.close()
+                if done % 50 == 0 or done == total:
+                    progress("addresses", done, total)
+            for node in plan.nodes:
+                sysctls.submit(fds[node.name], node.name, _sysctls(node, early=False))
     except rtnl.NetlinkError as err:
         raise InfrastructureError(f"the kernel refused to {err.what}: {err.strerror}") from None
     except OSError as err:
         raise InfrastructureError(f"wiring the lab failed: {err}") from None
-    finally:
-        for closable in (*socks.values(), *ioctl_socks.values()):
-            closable.close()
 
 
-def _ifindex(node: PlanNode, iface: str) -> int:
-    return node.interface(iface).index
+def _sysctls(node: PlanNode, early: bool) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in node.sysctls.items() if is_early(k) == early]
 
 
-def _is_early(key: str) -> bool:
-    """Sysctls naming one interface must wait until it exists; the rest apply before."""
-    parts = key.split(".")
-    if len(parts) >= 4 and parts[2] in ("conf", "neigh"):
-        return parts[3] in ("all", "default")
-    return True
-
-
-def _write_sysctls(node: PlanNode, early: bool) -> None:
-    for key, value in node.sysctls.items():
-        if _is_early(key) != early:
-            continue
-        path = "/proc/sys/" + key.replace(".", "/")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)  # open(path, "w")
-            try:
-                os.write(fd, value.encode())
-            finally:
-                os.close(fd)
-        except OSError as err:
-            raise InfrastructureError(f"node {node.name}: cannot set sysctl {key}={value}: {err.strerror}") from None
-
-
-def _configure(node: PlanNode, sock: socket.socket, ioctl_sock: socket.socket, fd: int) -> None:
+def _configure(node: PlanNode, sock: socket.socket, ioctl_sock: socket.socket) -> None:
     for iface in node.interfaces:
         _tx_checksum_off(ioctl_sock, iface.name)
     batch = rtnl.Batch(sock)
@@ -231,19 +222,16 @@ def _configure(node: PlanNode, sock: socket.socket, ioctl_sock: socket.socket, f
     if node.bridge:
         batch.link_up(node.bridge_index, node.bridge)
     for iface in node.interfaces:
-        batch.link_up(_ifindex(node, iface.name), iface.name, master=node.bridge_index)
+        batch.link_up(iface.index, iface.name, master=node.bridge_index)
     for iface in node.interfaces:
         for cidr in (*iface.ipv4, *iface.ipv6):
-            batch.address(_ifindex(node, iface.name), iface.name, cidr)
+            batch.address(iface.index, iface.name, cidr)
     for route in node.routes:
         batch.route(route.to, route.via)
     try:
         batch.commit()
     except rtnl.NetlinkError as err:
         raise InfrastructureError(f"node {node.name}: the kernel refused to {err.what}: {err.strerror}") from None
-    if any(not _is_early(k) for k in node.sysctls):
-        with nsutil.entered(fd):
-            _write_sysctls(node, early=False)
 
 
 def _tx_checksum_off(sock: socket.socket, ifname: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socklab.errors import SocklabError, SubmissionError, UsageError
-from socklab.grade.sandbox import SANDBOX_UID_BASE, Sandbox, check_tools
+from socklab.grade.sandbox import FULL, SANDBOX_UID_BASE, Isolation, Sandbox, check_tools
 from socklab.grade.score import Grade, grade_run
 from socklab.grade.submission import submission_name, unpack
 from socklab.model.grading import GradingSpec
@@ -27,23 +27,27 @@ def grading_spec(lab: Lab) -> GradingSpec:
     return lab.grading
 
 
-def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: str | None = None) -> Grade:
+def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: str | None = None,
+              isolation: Isolation = FULL) -> Grade:
     """Grade one submission in slot `slot` (its uid and instance name). Never raises."""
     spec = grading_spec(lab)
     name = submission_name(submission)
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="socklab-sub-") as tmp:
-            folder = unpack(submission, Path(tmp))
+            unpacked = unpack(submission, Path(tmp), spec.limits)
+            folder = unpacked.folder
             missing = [f for f, fs in spec.files.items() if fs.required and not (folder / f).is_file()]
+            student_steps = {s for fs in spec.files.values() for s in fs.steps}
             sandbox = Sandbox(
-                uid=_uid(slot), limits=spec.limits,
-                student_steps={s for fs in spec.files.values() for s in fs.steps},
-                raw_nodes={n.name for n in lab.nodes if n.raw_sockets},
+                uid=_uid(slot), limits=spec.limits, student_steps=student_steps,
+                raw_nodes={n.name for n in lab.nodes if n.raw_sockets}, isolation=isolation,
+                student_nodes={st.node for st in lab.scenario if st.id in student_steps},
             )
             run = run_lab(lab, name=_instance(slot), backend=backend, runs_dir=runs_dir, submission=folder,
                           sandbox=sandbox)
         grade = grade_run(lab, spec, run, name, missing)
+        grade.summary = "\n".join(x for x in (*unpacked.notes, grade.summary) if x)
     except SubmissionError as err:  # a bad submission archive is the student's problem, reported as such
         grade = Grade(submission=name, lab=lab.name, gradable=False, error=str(err), failure="submission")
     except SocklabError as err:
@@ -77,7 +81,7 @@ class GradeReport:
 
 
 def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None = None,
-               on_done: Callable[[Grade], None] | None = None) -> GradeReport:
+               on_done: Callable[[Grade], None] | None = None, isolation: Isolation = FULL) -> GradeReport:
     """Grade each submission; `on_done` hears about each as it finishes. Never raises: an
     interruption or a failed pre-check ends in `report.stopped_by`, and the report still holds
     one grade per submission."""
@@ -90,7 +94,7 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
 
     report = GradeReport(lab=lab.name)
     try:
-        _grade_all(lab, submissions, jobs, runs_dir, backend, finished)
+        _grade_all(lab, submissions, jobs, runs_dir, backend, finished, isolation)
     except BaseException as err:  # noqa: BLE001 - handed back to the caller in the report
         report.stopped_by = err
     reason = f"grading stopped before this submission: {type(report.stopped_by).__name__} {report.stopped_by}"
@@ -101,7 +105,7 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
 
 
 def _grade_all(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None,
-               finished: Callable[[int, Grade], None]) -> None:
+               finished: Callable[[int, Grade], None], isolation: Isolation) -> None:
     grading_spec(lab)
     check_tools()
     free = list(range(max(1, jobs)))
@@ -111,7 +115,7 @@ def _grade_all(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
         with lock:
             slot = free.pop()
         try:
-            grade = grade_one(lab, path, slot, runs_dir, backend)
+            grade = grade_one(lab, path, slot, runs_dir, backend, isolation)
         finally:
             with lock:
                 free.append(slot)

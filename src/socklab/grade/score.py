@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from socklab.capture_loss import is_incomplete
 from socklab.model.grading import GradingSpec
 from socklab.model.lab import Lab
 from socklab.run import RunResult
@@ -46,6 +47,7 @@ class Grade:
     run_folder: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+    sandbox: dict[str, str] = field(default_factory=dict)  # what isolated the programs: view, limits
 
     @property
     def score(self) -> float:
@@ -79,7 +81,7 @@ def dependent_checks(lab: Lab, spec: GradingSpec, filename: str) -> set[str]:
 
 def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, missing: list[str]) -> Grade:
     grade = Grade(submission=submission, lab=lab.name, missing=missing, run_folder=str(run.folder),
-                  duration=run.timings.get("total", 0.0), timings=run.timings)
+                  duration=run.timings.get("total", 0.0), timings=run.timings, sandbox=run.sandbox or {})
     if run.error:
         grade.gradable, grade.error, grade.failure = False, f"the lab could not run: {run.error}", "infrastructure"
         return grade
@@ -98,6 +100,13 @@ def grade_run(lab: Lab, spec: GradingSpec, run: RunResult, submission: str, miss
                 id=expectation.id, title=expectation.title, score=0.0, max_score=max_score, passed=False,
                 visibility=visibility, feedback=f"not checked: the submission has no {skipped[expectation.id]}",
                 skipped=True))
+            continue
+        if result is not None and is_incomplete(result.error):  # the capture's fault, never the student's
+            grade.tests.append(CheckGrade(
+                id=expectation.id, title=expectation.title, score=0.0, max_score=max_score, passed=False,
+                visibility=visibility, feedback=result.error or ""))
+            grade.gradable, grade.failure = False, "infrastructure"
+            grade.error = grade.error or f"infrastructure: {result.error}"
             continue
         if result is None or result.error:
             grade.gradable, grade.failure = False, "infrastructure"

@@ -39,13 +39,16 @@ class FileSpec(_Strict):
 
 
 class Limits(_Strict):
-    """Per student program. Memory is address space (RLIMIT_AS); no core dumps ever."""
+    """Per graded submission. Memory is resident memory of the submission's cgroup (address
+    space, RLIMIT_AS, only where no cgroup can be made); no core dumps ever."""
 
-    memory: Size = 1 << 30
+    memory: Size = Field(default=1 << 30, description="resident memory of the submission's programs together")
     processes: int = Field(default=64, ge=1)
-    cpu: float = Field(default=10.0, gt=0, description="CPU seconds")
+    cpu: float = Field(default=10.0, gt=0, description="CPU seconds per process")
     file_size: Size = 16 << 20
     open_files: int = Field(default=256, ge=16)
+    unpacked_size: Size = Field(default=32 << 20, description="an archive may unpack to at most this many bytes")
+    unpacked_files: int = Field(default=1000, ge=1, description="an archive may hold at most this many entries")
 
 
 class GradingSpec(_Strict):

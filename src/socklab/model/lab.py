@@ -83,9 +83,10 @@ class IfaceRef:
 
 @dataclass(frozen=True, order=True)
 class CapturePoint(IfaceRef):
-    """Where tcpdump listens, with an optional BPF filter."""
+    """Where a capture listens, with an optional BPF filter and kernel ring size (bytes)."""
 
     filter: str | None = field(default=None, compare=False)
+    buffer: int | None = field(default=None, compare=False)  # kernel ring in bytes (None: the capture's default)
 
 
 ReadyKind = Literal["tcp_listen", "udp_bound", "raw_bound", "output", "file"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from socklab import nogc
 from socklab.errors import LabFileError
 from socklab.model.lab import Lab
 from socklab.model.resolve import ResolveError, resolve
@@ -55,9 +56,16 @@ def load_lab(ref: str | Path) -> Lab:
 
 def parse_lab(text: str, path: Path | None = None) -> Lab:
     """Validate lab file text. `path` is used for messages and to find the lab's files."""
+    with nogc.paused():
+        return _parse_lab(text, path)
+
+
+def _parse_lab(text: str, path: Path | None) -> Lab:
     where = str(path) if path else "<lab>"
     try:
         doc = parse_yaml(text)
+    except RecursionError:  # the pure-Python loader (no libyaml) recurses once per nesting level
+        raise LabFileError(where, "invalid YAML: nested too deeply") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err)
@@ -66,6 +74,8 @@ def parse_lab(text: str, path: Path | None = None) -> Lab:
         raise LabFileError(where, "a lab file is a mapping with at least name: and nodes:", line=1)
     try:
         spec = LabSpec.model_validate(doc.data)
+    except RecursionError:
+        raise LabFileError(where, "values nested too deeply", line=1) from None
     except ValidationError as err:
         first = err.errors()[0]
         loc = tuple(first["loc"])

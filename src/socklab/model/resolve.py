@@ -39,11 +39,18 @@ class _Draft:
 def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
     drafts = _wire_links(spec)
     _check_declared_interfaces(spec, drafts)
-    _allocate(spec, drafts)
+    # Indexes by link and by node, so that nothing below scans every interface per link
+    # or per node (issue 15: that made loading a 10,000-node lab quadratic).
+    by_link: dict[int, list[_Draft]] = {}
+    by_node: dict[str, list[_Draft]] = {}
+    for draft in drafts.values():  # insertion order: a link's ends in endpoint order
+        by_link.setdefault(draft.link, []).append(draft)
+        by_node.setdefault(draft.node, []).append(draft)
+    _allocate(spec, by_link)
     _check_addresses(spec, drafts)
-    nodes = tuple(_build_node(name, node, drafts) for name, node in spec.nodes.items())
+    nodes = tuple(_build_node(name, node, by_node.get(name, [])) for name, node in spec.nodes.items())
     links = tuple(
-        Link(index=i, a=_wired_end(drafts, i, 0), b=_wired_end(drafts, i, 1), mtu=link.mtu)
+        Link(index=i, a=_key(by_link[i][0]), b=_key(by_link[i][1]), mtu=link.mtu)
         for i, link in enumerate(spec.links)
     )
     _check_routes(spec, nodes)
@@ -129,9 +136,9 @@ def _check_declared_interfaces(spec: LabSpec, drafts: dict[tuple[str, str], _Dra
                 raise ResolveError(where, f"interface {name}:{iface_name} is not connected by any link")
 
 
-def _allocate(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
+def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
     """Give addresses from link and switch subnets to interfaces that have none, in link order."""
-    taken = {str(a.ip) for d in drafts.values() for a in (*d.ipv4, *d.ipv6)}
+    taken = {str(a.ip) for ends in by_link.values() for d in ends for a in (*d.ipv4, *d.ipv6)}
     pools: dict[tuple[str, int | str], Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
 
     def next_free(key: tuple[str, int | str], net: ipaddress.IPv4Network | ipaddress.IPv6Network, path: FieldPath):
@@ -143,7 +150,7 @@ def _allocate(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
         raise ResolveError(path, f"subnet {net} has no free address left")
 
     for i, link in enumerate(spec.links):
-        for draft in sorted((d for d in drafts.values() if d.link == i), key=lambda d: _end_index(spec, d, i)):
+        for draft in sorted(by_link[i], key=lambda d: _end_index(spec, d, i)):
             node = spec.nodes[draft.node]
             if node.kind == "switch":
                 continue
@@ -210,8 +217,8 @@ def _check_addresses(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> No
                 )
 
 
-def _build_node(name: str, spec: NodeSpec, drafts: dict[tuple[str, str], _Draft]) -> Node:
-    mine = sorted((d for d in drafts.values() if d.node == name), key=lambda d: (d.link, d.name))
+def _build_node(name: str, spec: NodeSpec, drafts: list[_Draft]) -> Node:
+    mine = sorted(drafts, key=lambda d: (d.link, d.name))
     interfaces = tuple(
         Interface(
             node=name, name=d.name, link=d.link, peer_node=d.peer[0], peer_iface=d.peer[1],
@@ -233,9 +240,8 @@ def _build_node(name: str, spec: NodeSpec, drafts: dict[tuple[str, str], _Draft]
     )
 
 
-def _wired_end(drafts: dict[tuple[str, str], _Draft], link: int, end: int) -> IfaceRef:
-    pair = [k for k, d in drafts.items() if d.link == link]
-    return IfaceRef(*pair[end])
+def _key(draft: _Draft) -> IfaceRef:
+    return IfaceRef(draft.node, draft.name)
 
 
 def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
@@ -277,7 +283,7 @@ def _resolve_captures(spec: LabSpec, nodes: tuple[Node, ...]) -> tuple[CapturePo
     points = []
     for index, cap in enumerate(spec.capture):
         ref = IfaceRef.parse(cap.on)
-        point = CapturePoint(ref.node, ref.iface, cap.filter)
+        point = CapturePoint(ref.node, ref.iface, cap.filter, cap.buffer)
         node = by_name.get(point.node)
         if node is None or not any(i.name == point.iface for i in node.interfaces):
             raise ResolveError(("capture", index), f"no interface {cap.on} in this lab")

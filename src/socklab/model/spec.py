@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from socklab.model.expectations import Expectations
-from socklab.model.grading import GradingSpec
+from socklab.model.grading import GradingSpec, Size
 from socklab.model.values import Duration
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
@@ -177,15 +177,22 @@ class StepSpec(Strict):
         return self
 
 
+ByteSize = Annotated[Size, Field(ge=4096, le=256 << 20)]
+"""A capture ring: one size syntax everywhere (model.grading.parse_size: 64k, 4M, 65536)."""
+
+
 class CaptureSpec(Strict):
-    """A capture point: "node:iface", optionally with a BPF filter."""
+    """A capture point: "node:iface", optionally with a BPF filter and a kernel ring size."""
 
     on: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")]
     filter: str | None = None
+    buffer: ByteSize | None = Field(default=None, description="kernel ring for this capture point, e.g. 4MiB (default: sized by socklab); packets that do not fit are counted as dropped")
 
     @model_validator(mode="before")
     @classmethod
     def _short_form(cls, value: Any) -> Any:
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if k is True else k): v for k, v in value.items()}  # YAML 1.1 reads `on:` as true
         return {"on": value} if isinstance(value, str) else value
 
 

@@ -52,6 +52,10 @@ class Ends:
             return f.ipsrc in self.ips or f.esrc in self.macs
         return f.ipdst in self.ips or f.edst in self.macs
 
+    def at(self, f: Frame, src: bool) -> bool:
+        """has(), and the TCP/UDP source (src) or destination port is this endpoint's port, if it has one."""
+        return self.has(f, src) and (self.port is None or (f.sport if src else f.dport) == self.port)
+
 
 def pack_ip(s: str) -> bytes:
     a = ipaddress.ip_address(s)

@@ -39,20 +39,23 @@ def verify(expectations: Sequence[Expectation], ctx: VerifyContext) -> list[Expe
     engine = Engine(ctx)
     by_id = {e.id: e for e in expectations}
     done: dict[str, ExpectationResult] = {}
+    return [_result(engine, e, by_id, done, ()) for e in expectations]
 
-    def result(e: Expectation, path: tuple[str, ...]) -> ExpectationResult:
-        if e.id in done:
-            return done[e.id]
-        problem = _unknown_or_cycle(e, by_id, path)
-        if problem:
-            r = ExpectationResult(e.id, e.title, e.points, False, 0.0, f"could not check: {problem}", error=problem)
-        else:
-            deps = [(n, result(by_id[n], (*path, e.id))) for n in e.needs]
-            r = _skip(e, deps) or engine.check(e)
-        done[e.id] = r
-        return r
 
-    return [result(e, ()) for e in expectations]
+def _result(engine: Engine, e: Expectation, by_id: dict[str, Expectation], done: dict[str, ExpectationResult],
+            path: tuple[str, ...]) -> ExpectationResult:
+    """e's result, checking its prerequisites first (a plain function: a self-referencing closure
+    would keep the engine and its frames alive until the next garbage collection)."""
+    if e.id in done:
+        return done[e.id]
+    problem = _unknown_or_cycle(e, by_id, path)
+    if problem:
+        r = ExpectationResult(e.id, e.title, e.points, False, 0.0, f"could not check: {problem}", error=problem)
+    else:
+        deps = [(n, _result(engine, by_id[n], by_id, done, (*path, e.id))) for n in e.needs]
+        r = _skip(e, deps) or engine.check(e)
+    done[e.id] = r
+    return r
 
 
 def _unknown_or_cycle(e: Expectation, by_id: dict[str, Expectation], path: tuple[str, ...]) -> str | None:

@@ -164,7 +164,8 @@ def check_stream(engine: Engine, e: Expectation) -> Outcome:
     found = streams(frames, src, dst)
     wants = _wants(m)
     if not found:
-        return Outcome(False, _nothing(engine, frames, src, dst, (m.from_, m.to), where, "TCP segment"))
+        msg = _nothing(engine, frames, src, dst, (m.from_, m.to), where, "TCP segment")
+        return Outcome(False, msg + _elsewhere(engine, e, m.capture, src, dst, wants))
     for s in found:
         if all(w.test(s) for w in wants):
             extra = "" if s.syn is not None else " (capture starts mid-connection)"
@@ -173,7 +174,9 @@ def check_stream(engine: Engine, e: Expectation) -> Outcome:
                            _segment_lines(engine, s))
     best_i, best = min(enumerate(found), key=lambda p: (sum(not w.test(p[1]) for w in wants), -len(p[1].data)))
     if not best.data_segments:
-        msg = f"connection {best.name} carried no data ({_plural(len(best.frames), 'segment')}, none with payload)"
+        expected = " and ".join(w.desc.removeprefix("stream ") for w in wants)
+        msg = (f"connection {best.name} carried no data ({_plural(len(best.frames), 'segment')}, none with payload); "
+               f"expected a stream that {expected}")
     else:
         msg = "; ".join(w.why(best) for w in wants if not w.test(best))
         msg = f"{best.name}: {msg}"
@@ -182,7 +185,22 @@ def check_stream(engine: Engine, e: Expectation) -> Outcome:
         msg += f" (bytes {a}..{b - 1} were never captured)"
     if len(found) > 1:
         msg += f" ({len(found)} connections from {m.from_} to {m.to}, none as expected)"
+    msg += _elsewhere(engine, e, m.capture, src, dst, wants)
     return Outcome(False, msg, _segment_lines(engine, best), _diff(engine, best, wants, best_i, len(found)))
+
+
+def _elsewhere(engine: Engine, e: Expectation, capture, src: Ends, dst: Ends, wants: list[Want]) -> str:
+    """Where the expected bytes did go, if anywhere: another port between the two hosts, or the other way."""
+    a, b = (Ends(x.spec, x.ips, x.macs, None, x.node) for x in (src, dst))
+    tries = ((a, b, "went to another port"), (b, a, "went the other way"))
+    for x, y, how in tries:
+        if (x, y) == (src, dst):
+            continue
+        frames, _ = _scope_frames(engine, e, capture, x, y, 6)
+        for s in streams(frames, x, y):
+            if s.data and all(w.test(s) for w in wants) and (s.src, s.dst) != (src, dst):
+                return f"; the expected bytes {how}: stream {s.name}"
+    return ""
 
 
 def check_retransmissions(engine: Engine, e: Expectation) -> Outcome:

@@ -95,7 +95,7 @@ def _connections(frames: Iterable[Frame], src: Ends, dst: Ends) -> list[Stream]:
     current: dict[tuple, Stream] = {}
     out: list[Stream] = []
     for f in frames:
-        if f.l4p != 6 or not _at(src, f, True) or not _at(dst, f, False):
+        if f.l4p != 6 or not src.at(f, True) or not dst.at(f, False):
             continue
         key = (f.ipsrc, f.sport, f.ipdst, f.dport)
         s = current.get(key)
@@ -113,12 +113,6 @@ def _connections(frames: Iterable[Frame], src: Ends, dst: Ends) -> list[Stream]:
             out.append(s)
         s.frames.append(f)
     return out
-
-
-def _at(ends: Ends, f: Frame, src: bool) -> bool:
-    if not ends.has(f, src):
-        return False
-    return ends.port is None or (f.sport if src else f.dport) == ends.port
 
 
 def _place(s: Stream) -> None:
@@ -186,8 +180,9 @@ def streams(frames: Iterable[Frame], src: Ends, dst: Ends) -> list[Stream]:
 def retransmitted(s: Stream) -> list[tuple[Segment, str]]:
     """The segments of s that resend sequence space already seen, with why ("resent", "fills a hole").
 
-    A zero-length segment is never one; a keep-alive (at most one byte, one before the
-    highest byte seen) is not either. SYN and FIN occupy one sequence number each.
+    A zero-length segment is never one (so neither are Linux's keep-alive and zero-window
+    probes, empty at snd.una - 1). SYN and FIN occupy one sequence number each; a resent
+    one-byte segment counts like any other.
     """
     covered: list[list[int]] = []  # merged [start, end) intervals, sorted
     highest = None
@@ -199,8 +194,6 @@ def retransmitted(s: Stream) -> list[tuple[Segment, str]]:
         if size == 0:
             continue
         end = start + size
-        if highest is not None and g.length <= 1 and not f.tflags & (SYN | FIN) and end == highest:
-            continue  # keep-alive probe (one byte before snd.nxt)
         i = bisect_right(covered, [start, 1 << 62])
         overlaps = (i > 0 and covered[i - 1][1] > start) or (i < len(covered) and covered[i][0] < end)
         if overlaps:
@@ -230,7 +223,7 @@ def udp_repeats(frames: Iterable[Frame], src: Ends, dst: Ends) -> tuple[list[Fra
     sent: list[Frame] = []
     again: list[Frame] = []
     for f in frames:
-        if f.l4p != 17 or not _at(src, f, True) or not _at(dst, f, False):
+        if f.l4p != 17 or not src.at(f, True) or not dst.at(f, False):
             continue
         sent.append(f)
         key = (f.ipsrc, f.sport, f.ipdst, f.dport, f.data[f.pl : f.pe])
