@@ -1,8 +1,17 @@
-"""Bench: build chain, star and Mininet-linear labs of 10, 100 and 1000 nodes, three ways.
+"""Bench: build chain, star and Mininet-linear labs of 10 to 10,000 nodes, three ways.
 
-    .venv/bin/python bench/topology.py [--sizes 10,100,1000] [--topos chain,star,linear]
-                                       [--linear-sizes 10,100] [--repeat 3] [--mininet-sizes 10,100]
+    .venv/bin/python bench/topology.py [--sizes 10,100,1000,2000,5000,10000] [--topos chain,star,linear]
+                                       [--linear-sizes 10,100] [--repeat 3] [--big-repeat 1]
+                                       [--ip-max 2000] [--cli-sizes 1000,10000] [--mininet-sizes 10,100]
                                        [--no-mininet] [--no-help] [--json FILE] [--profile]
+
+The curve (issue 15): for every size, socklab's per-node up and down cost, its growth
+ratio against the per-node cost at 1000 nodes of the same run (target <= 1.3x at
+10,000), the kernel's slab memory per node (/proc/meminfo Slab, before and after up)
+and, for --cli-sizes, `socklab up` / `socklab down` as commands, end to end (interpreter,
+imports, YAML, validation, plan, kernel), with that process's peak RSS per node. The ip
+forms run up to --ip-max nodes (at 2000 they take ~11 s each); beyond, socklab runs alone.
+Sizes above 1000 run --big-repeat times.
 
 A benchmark, not a test (run as root). For each topology and size, in the same run:
 
@@ -173,6 +182,7 @@ def settle(threshold: float = 0.85, window: float = 0.3, timeout: float = 8.0, c
 class Result:
     up: list[float] = field(default_factory=list)
     down: list[float] = field(default_factory=list)
+    slab: list[float] = field(default_factory=list)  # kernel slab kB held while up (socklab only)
     idle: list[float] = field(default_factory=list)  # CPU idle fraction just before each run
 
     def median(self, what: str) -> float | None:
@@ -195,6 +205,66 @@ def run_socklab(lab, instance: str) -> tuple[float, float]:
     finally:
         if dep is not None:
             dep.down()
+
+
+def slab_kb() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1])
+    return 0
+
+
+def run_socklab_mem(lab, instance: str) -> tuple[float, float, float]:
+    """Like run_socklab, plus the kernel slab the lab holds while up (kB)."""
+    dep = None
+    try:
+        before = slab_kb()
+        t0 = time.perf_counter()
+        dep = socklab.up(lab, name=instance)
+        t1 = time.perf_counter()
+        slab = slab_kb() - before
+        dep, doomed = None, dep
+        doomed.down()
+        t2 = time.perf_counter()
+        return t1 - t0, t2 - t1, slab
+    finally:
+        if dep is not None:
+            dep.down()
+
+
+def _socklab_cli() -> tuple[list[str], dict[str, str]]:
+    """`python -m socklab.cli` of this tree (the bench may run from a copy of it)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return [sys.executable, "-m", "socklab.cli"], env
+
+
+def run_cli(argv: list[str]) -> tuple[float, int]:
+    """Seconds and peak RSS (kB) of one `socklab ...` process, end to end."""
+    cli, env = _socklab_cli()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*cli, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"socklab {' '.join(argv)} failed ({proc.returncode}): {err.strip()[-500:]}")
+    return took, usage.ru_maxrss
+
+
+def cli_updown(lab_dir: Path, instance: str) -> tuple[float, float, int]:
+    """`socklab up DIR --name I` then `socklab down I`: seconds each, and up's peak RSS (kB)."""
+    try:
+        up_s, rss = run_cli(["up", str(lab_dir), "--name", instance])
+    except BaseException:
+        cli, env = _socklab_cli()
+        subprocess.run([*cli, "down", instance], capture_output=True, env=env)
+        raise
+    down_s, _ = run_cli(["down", instance])
+    return up_s, down_s, rss
 
 
 # -- ip -batch ----------------------------------------------------------------------------------
@@ -491,6 +561,42 @@ def print_table(rows: list[dict], extra: list[str]) -> None:
         console.print(line, markup=False)
 
 
+def load_time(ref: str, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        socklab.load(ref)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def curve_lines(rows: list[dict]) -> list[str]:
+    """The per-node curve of each topology: cost per node, growth against 1000 nodes, memory."""
+    lines = ["", "per-node curve (socklab library up/down; growth = per-node up / per-node up at 1000 nodes, "
+                 "target <= 1.30x at 10,000; CLI = `socklab up`/`down` commands, load included; "
+                 "CLI/ip = CLI up / the faster ip form; RSS = the `socklab up` process's peak):"]
+    lines.append(f"{'topology':8} {'nodes':>6} {'up':>8} {'per node':>9} {'growth':>7} {'down':>8} {'per node':>9} "
+                 f"{'slab/node':>10} {'CLI up':>8} {'CLI down':>9} {'CLI/ip':>7} {'RSS/node':>9}")
+    for topo in dict.fromkeys(r["topology"] for r in rows):
+        mine = [r for r in rows if r["topology"] == topo]
+        base = next((r["socklab"].median("up") / r["nodes"] for r in mine if r["nodes"] == 1000), None)
+        for r in mine:
+            n = r["nodes"]
+            up_s, down_s, slab = r["socklab"].median("up"), r["socklab"].median("down"), r["socklab"].median("slab")
+            ip_up = min((v for v in (r["ip-batch"].median("up"), r["ip+nsenter"].median("up")) if v), default=None)
+            per = up_s / n if up_s else None
+            growth = f"{per / base:.2f}x" if per and base else "-"
+            slab_s = f"{slab / n:.0f} kB" if slab else "-"
+            rss = r.get("cli_rss_kb")
+            rss_s = f"{rss / n:.1f} kB" if rss else "-"
+            lines.append(
+                f"{topo:8} {n:>6} {fmt(up_s):>8} {(per or 0) * 1000:>7.2f}ms {growth:>7} {fmt(down_s):>8} "
+                f"{(down_s or 0) / n * 1000:>7.2f}ms {slab_s:>10} {fmt(r.get('cli_up')):>8} "
+                f"{fmt(r.get('cli_down')):>9} {ratio(r.get('cli_up'), ip_up):>7} {rss_s:>9}"
+            )
+    return lines
+
+
 # -- profile ------------------------------------------------------------------------------------
 
 def profile(lab, instance: str, top: int = 25) -> None:
@@ -520,7 +626,11 @@ def profile(lab, instance: str, top: int = 25) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--sizes", default="10,100,1000,2000,5000,10000")
+    parser.add_argument("--big-repeat", type=int, default=1, help="runs per tool for sizes above 1000")
+    parser.add_argument("--ip-max", type=int, default=2000, help="largest size the ip forms run at")
+    parser.add_argument("--cli-sizes", default="1000,10000",
+                        help="chain sizes also timed as `socklab up` / `socklab down` commands, load included")
     parser.add_argument("--topos", default="chain,star,linear")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool and size (medians are shown)")
     parser.add_argument("--linear-sizes", default="10,100",
@@ -537,6 +647,7 @@ def main() -> int:
         print("bench/topology.py needs root (network namespaces)", file=sys.stderr)
         return 2
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    cli_sizes = {int(s) for s in args.cli_sizes.split(",") if s}
     topos = [t for t in args.topos.split(",") if t]
     mininet_sizes = set() if args.no_mininet else {int(s) for s in args.mininet_sizes.split(",") if s}
     why_no_mininet = mininet_available() if mininet_sizes else "skipped (--no-mininet)"
@@ -565,16 +676,26 @@ def main() -> int:
                     plan = make_plan(lab, f"{INSTANCE_PREFIX}{topo}-{n}")
                     instance = f"{INSTANCE_PREFIX}{topo}-{n}"
                     instances.append(instance)
-                    scripts = IpScripts(plan, folder / f"ip-{topo}{n}", f"{topo}{n}")
+                    scripts = IpScripts(plan, folder / f"ip-{topo}{n}", f"{topo}{n}") if n <= args.ip_max else None
                     row = {"topology": topo, "nodes": len(plan.nodes), "links": len(plan.links), "load": load_s,
                            "socklab": Result(), "ip-batch": Result(), "ip+nsenter": Result()}
-                    for _ in range(args.repeat):
-                        for tool in ("socklab", "ip-batch", "ip+nsenter"):
+                    tools = ("socklab", "ip-batch", "ip+nsenter") if n <= args.ip_max else ("socklab",)
+                    for _ in range(args.repeat if n <= 1000 else args.big_repeat):
+                        for tool in tools:
                             row[tool].idle.append(settle())
-                            up_s, down_s = (run_socklab(lab, instance) if tool == "socklab"
-                                            else scripts.run(tool))
+                            if tool == "socklab":
+                                up_s, down_s, slab = run_socklab_mem(lab, instance)
+                                row[tool].slab.append(slab)
+                            else:
+                                assert scripts is not None
+                                up_s, down_s = scripts.run(tool)
                             row[tool].up.append(up_s)
                             row[tool].down.append(down_s)
+                    if topo == "chain" and n in cli_sizes:
+                        settle()
+                        cli_instance = f"{INSTANCE_PREFIX}cli-{n}"
+                        instances.append(cli_instance)
+                        row["cli_up"], row["cli_down"], row["cli_rss_kb"] = cli_updown(lab_dir, cli_instance)
                     if topo == "linear" and n in mininet_sizes:
                         if why_no_mininet:
                             row["mininet_note"] = "n/a"
@@ -625,9 +746,13 @@ def main() -> int:
             up_s = row["socklab"].median("up")
             extra.append(f"socklab up, 1000-node chain: {up_s:.2f} s = {up_s / FLOOR_S:.2f}x the {FLOOR_S} s "
                          f"raw-rtnetlink floor (issue 2)")
+    hello = load_time("tcp-hello")
     for row in rows:
-        if row["nodes"] == 1000:
-            extra.append(f"load (YAML + validation, not in 'up') of {row['topology']}-1000: {row['load'] * 1000:.0f} ms")
+        if row["nodes"] >= 1000:
+            extra.append(f"load (YAML + validation, not in 'up') of {row['topology']}-{row['nodes']}: "
+                         f"{row['load'] * 1000:.0f} ms = tcp-hello ({hello * 1000:.1f} ms) + {(row['load'] - hello) * 1000:.0f} ms"
+                         + (" (target <= +150 ms at 1000)" if row["nodes"] == 1000 else ""))
+    extra += curve_lines(rows)
     leftovers = [ns for ns in _netns() if ns.startswith(IP_PREFIX) or ns.startswith(f"sl-{INSTANCE_PREFIX}")]
     leftovers += root_links(IP_PREFIX)
     extra.append("leftovers after the run: " + (", ".join(leftovers) if leftovers else "none")

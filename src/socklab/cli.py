@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from socklab.errors import InfrastructureError, SocklabError, UsageError
+from socklab.errors import InfrastructureError, SocklabError
 
 
 class Exit(IntEnum):
@@ -217,6 +217,8 @@ def run(
     runs/<instance>-<timestamp>/ with the plan, step outputs, pcaps and results.json.
     Exit code: 0 every step and expectation met, 1 not, 2 bad input or not gradable (a capture
     lost packets: its checks are "not graded"), 3 infrastructure failure.
+
+    Example: socklab run tcp-hello
     """
     from socklab.render import run_failure, run_report, run_verdicts
     from socklab.run import labs_to_run, run_lab
@@ -288,12 +290,43 @@ def grade(
 
 
 @app.command()
+def selftest(
+    labs: Annotated[list[str], typer.Argument(
+        help="Labs to check (folders, lab.yaml files or shipped names).", metavar="LAB...")],
+    as_json: JsonOpt = False,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Submissions graded in parallel (default: number of cores).", min=0)] = 0,
+    backend: BackendOpt = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Keep the run folders here (default: discarded).")] = None,
+) -> None:
+    """Check a lab's grading: its solution gets full marks, each mutant loses exactly what its expect.yaml says.
+
+    Mutants are labs/<lab>/mutants/<name>/ (the mutated files and an expect.yaml). Prints a
+    verdict matrix per lab. Exit code 0 when everything is as expected, 1 when not.
+
+    Example: socklab selftest tcp-hello udp-hello --jobs 4
+    """
+    from socklab.grade.selftest import selftest as run_selftest
+    from socklab.model.loader import load_lab
+    from socklab.render import selftest_progress, selftest_tables
+
+    loaded = [load_lab(lab) for lab in labs]
+    on_done = None if as_json else (lambda outcome: _out(selftest_progress(outcome), stderr=True))
+    report = run_selftest(loaded, jobs or os.cpu_count() or 1, runs_dir, backend, on_done=on_done)
+    if as_json:
+        _json(report.to_dict())
+    else:
+        _out(*selftest_tables(report))
+    raise typer.Exit(Exit.OK if report.ok else Exit.FAILED)
+
+
+@app.command()
 def verify(folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestamp>).")],
            lab: Annotated[str | None, _arg("Check against this lab file instead of the run's copy.", "[LAB]")] = None,
            as_json: JsonOpt = False) -> None:
     """Check a run's saved captures and outputs again, without re-running anything (give a LAB to
-    try edited expectations on an old run). Exit code 0 all met, 1 not, 2 not gradable (a capture
-    lost packets: its checks are "not graded")."""
+    try edited expectations on an old run). Exit code 0 all met, 1 not, 2 not gradable (a capture lost
+    packets: its checks are "not graded")."""
     from socklab.model.loader import load_lab
     from socklab.render import run_report
     from socklab.run import reverify
@@ -316,6 +349,7 @@ def graph(
 
     Examples: socklab graph routed -o routed.svg    socklab graph tcp-hello -f mermaid
     """
+    from socklab.errors import UsageError
     from socklab.model.loader import load_lab
     from socklab.report.graph import choose_format, render_graph
 
@@ -354,12 +388,12 @@ def report(
 @app.command()
 def capture(
     instance: InstanceArg,
-    points: Annotated[list[str] | None, _arg(
-        "NODE or NODE:IFACE, one or more (default: the lab's capture points).", "[NODE[:IFACE]]...")] = None,
-    write: Annotated[str | None, _opt(
+    points: Annotated[list[str] | None, typer.Argument(
+        help="NODE or NODE:IFACE, one or more (default: the lab's capture points).", metavar="[NODE[:IFACE]]...")] = None,
+    write: Annotated[str | None, typer.Option(
         "--write", "-w", help="Write to FILE, or '-' for stdout: pcap for one point, pcapng for several.")] = None,
-    bpf: Annotated[str | None, _opt("--filter", "-f", help="A BPF filter, e.g. 'udp port 53'.")] = None,
-    count: Annotated[int | None, _opt("--count", "-c", help="Stop after this many packets.")] = None,
+    bpf: Annotated[str | None, typer.Option("--filter", "-f", help="A BPF filter, e.g. 'udp port 53'.")] = None,
+    count: Annotated[int | None, typer.Option("--count", "-c", help="Stop after this many packets.")] = None,
 ) -> None:
     """Capture live in a running lab: one wire, or several into one pcapng (an interface per node:iface).
 
@@ -382,6 +416,47 @@ def capture(
     else:
         with open(write, "wb") as out:
             stream(where, out, count)
+
+
+@app.command()
+def link(
+    instance: InstanceArg,
+    endpoint: Annotated[str, typer.Argument(help="An end of the link, NODE:IFACE.", metavar="NODE:IFACE")],
+    action: Annotated[str, typer.Argument(help="show, set, down, up or reset.", metavar="show|set|down|up|reset")] = "show",
+    delay: Annotated[str | None, typer.Option(help="e.g. 50ms")] = None,
+    jitter: Annotated[str | None, typer.Option(help="e.g. 5ms (uniform, ±)")] = None,
+    loss: Annotated[str | None, typer.Option(help="e.g. 2%")] = None,
+    duplicate: Annotated[str | None, typer.Option(help="e.g. 1%")] = None,
+    reorder: Annotated[str | None, typer.Option(help="e.g. 5%")] = None,
+    corrupt: Annotated[str | None, typer.Option(help="e.g. 1%")] = None,
+    rate: Annotated[str | None, typer.Option(help="e.g. 1mbit")] = None,
+    egress: Annotated[bool, typer.Option("--egress", help="Only frames leaving NODE:IFACE (default: both directions).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change an impaired link of a running lab: set impairments, take it down or up, reset it.
+
+    Example: socklab link reliable-udp client:eth0 set --delay 50ms --loss 2%
+    """
+    from socklab.errors import UsageError
+    from socklab.impair.lifecycle import change_link, parse_changes
+    from socklab.impair.render import directions_table
+
+    if action not in ("show", "set", "down", "up", "reset"):
+        raise UsageError(f"unknown action {action!r}: use show, set, down, up or reset")
+    values = {"delay": delay, "jitter": jitter, "loss": loss, "duplicate": duplicate, "reorder": reorder,
+              "corrupt": corrupt, "rate": rate}
+    changes = parse_changes(values)
+    if action == "set" and not changes:
+        raise UsageError("set needs at least one of --delay --jitter --loss --duplicate --reorder --corrupt --rate")
+    if action != "set" and changes:
+        raise UsageError(f"--delay, --loss... go with set, not {action}")
+    dep = _attach(instance)
+    change_link(dep.instance, dep.plan, endpoint, action, impair=changes or None, egress=egress)
+    shown = change_link(dep.instance, dep.plan, endpoint, "show")
+    if as_json:
+        _json(shown["directions"])
+    else:
+        _out(directions_table(shown["directions"]))
 
 
 @app.command()

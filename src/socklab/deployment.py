@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from socklab import nogc, state
+from socklab import names, nogc, state
 from socklab.backends import get_backend
 from socklab.backends.base import Backend, Progress, no_progress
 from socklab.errors import StateError, UsageError
@@ -100,12 +100,18 @@ def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: 
         persistent=persistent,
     )
     impl.claim(plan, record)
+    if plan.relay is not None:  # impaired links: the relay's namespace, whichever the backend
+        record.netns.append(plan.relay.netns)
     with state.locked():
         state.claim_instance(record)
         state.instance_dir(plan.instance).joinpath("plan.json").write_text(plan.to_json())
     try:
         with _sigterm_as_interrupt():
             impl.deploy(plan, progress)
+            if plan.relay is not None:
+                from socklab.impair.lifecycle import start_relay
+
+                start_relay(lab, plan, record)
             record.state = "up"
             with state.locked():
                 state.save(record)
@@ -136,7 +142,14 @@ def destroy(record: state.Record, backend: Backend | None = None) -> None:
         current.pids = sorted(set(current.pids) | set(record.pids))
         current.state = "removing"
         state.save(current)
+    relayed = any(names.is_relay_netns(n) for n in current.netns)
+    if relayed:
+        from socklab.impair.lifecycle import remove_relay, stop_relay
+
+        stop_relay(current)
     impl.destroy(current)
+    if relayed:
+        remove_relay(current)
     with state.locked():
         state.forget(record.instance)
 

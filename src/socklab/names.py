@@ -15,6 +15,14 @@ LABEL_LAB_NAME = "socklab.labname"
 NETNS_SEPARATOR = "."  # never valid in lab, instance or node names, so names never collide
 
 
+RELAY_NODE = "~relay"
+"""The hidden namespace of an instance's impaired links: `sl-<instance>.~relay` ('~' is never in a node name)."""
+
+
+def is_relay_netns(name: str) -> bool:
+    return name.startswith(PREFIX) and name.endswith(NETNS_SEPARATOR + RELAY_NODE)
+
+
 def netns_name(instance: str, node: str) -> str:
     """`sl-<instance>.<node>`: readable in `ip netns list`; not an interface, so no 15-byte limit."""
     return f"{PREFIX}{instance}{NETNS_SEPARATOR}{node}"

@@ -73,6 +73,30 @@ class PlanLink(_Frozen):
     b: str
 
 
+class PlanRelayLink(_Frozen):
+    """An impaired link: a <-veth-> relay:a_side, relay:b_side <-veth-> b (the relay forwards between)."""
+
+    index: int  # the lab's link
+    a: str  # "node:iface"
+    b: str
+    a_side: str  # the relay's interface facing a
+    b_side: str
+    a_side_index: int
+    b_side_index: int
+    a_side_mac: str
+    b_side_mac: str
+
+
+class PlanRelay(_Frozen):
+    """The hidden namespace holding both relay ends of every impaired link (one per instance)."""
+
+    netns: str
+    links: list[PlanRelayLink]
+
+    def link(self, index: int) -> PlanRelayLink | None:
+        return next((lk for lk in self.links if lk.index == index), None)
+
+
 class HostEntry(_Frozen):
     address: str
     name: str
@@ -84,6 +108,7 @@ class Plan(_Frozen):
     nodes: list[PlanNode]
     links: list[PlanLink]
     hosts: list[HostEntry]
+    relay: PlanRelay | None = None  # impaired links (socklab.impair); None: every link is a plain veth
     _by_name: dict[str, PlanNode] | None = PrivateAttr(default=None)
 
     def node(self, name: str) -> PlanNode:
@@ -128,7 +153,24 @@ def make_plan(lab: Lab, instance: str | None = None) -> Plan:
         for iface in node.interfaces
         for addr in (*iface.ipv4, *iface.ipv6)
     ]
-    return Plan(lab=lab.name, instance=instance, nodes=nodes, links=links, hosts=hosts)
+    return Plan(lab=lab.name, instance=instance, nodes=nodes, links=links, hosts=hosts,
+                relay=_plan_relay(lab, instance, len(indexes) + 2))
+
+
+def _plan_relay(lab: Lab, instance: str, first_index: int) -> PlanRelay | None:
+    relayed = [lk for lk in lab.links if lk.relayed]
+    if not relayed:
+        return None
+    out = []
+    for n, lk in enumerate(relayed):
+        a_side, b_side = f"l{lk.index}a", f"l{lk.index}b"
+        out.append(PlanRelayLink(
+            index=lk.index, a=str(lk.a), b=str(lk.b), a_side=a_side, b_side=b_side,
+            a_side_index=first_index + 2 * n, b_side_index=first_index + 2 * n + 1,
+            a_side_mac=names.mac_address(lab.name, names.RELAY_NODE, a_side),
+            b_side_mac=names.mac_address(lab.name, names.RELAY_NODE, b_side),
+        ))
+    return PlanRelay(netns=names.netns_name(instance, names.RELAY_NODE), links=out)
 
 
 def _ifindexes(lab: Lab) -> dict[tuple[str, str], int]:

@@ -185,7 +185,8 @@ def run_report(result) -> list:
             if e.passed:
                 verdict, detail = "[green]pass[/]", "\n".join(e.evidence[:2])
             elif e.error:
-                verdict, detail = "[yellow]error[/]", e.error
+                verdict = "[yellow]not graded[/]" if e.error.startswith("not graded:") else "[yellow]error[/]"
+                detail = e.error
             elif getattr(e, "skipped", False):
                 verdict, detail = "[dim]skipped[/]", e.message
             else:
@@ -261,3 +262,56 @@ def grade_detail(grade) -> Table:
         feedback = Text(t.feedback + (f"\n{t.output}" if t.output else ""))
         table.add_row(f"{mark} {t.title}", f"{t.score:g}/{t.max_score:g}", feedback)
     return table
+
+
+def selftest_progress(outcome) -> str:
+    verdict = "as expected" if outcome.matches else "pending" if outcome.pending else "[red]MISMATCH[/]"
+    return f"{outcome.lab}/{outcome.name}: {verdict} ({outcome.duration:.2f}s)"
+
+
+def selftest_tables(report) -> list:
+    """Per lab: a verdict matrix (solution and mutants x tests), then each mismatch in words."""
+    from rich.text import Text
+
+    marks = {"pass": "✓", "fail": "✗", "skipped": "–"}
+    out: list = []
+    for lab in report.labs:
+        rows = [o for o in report.outcomes if o.lab == lab]
+        ids: list[str] = []
+        for row in rows:
+            ids += [c.check for c in row.cells if c.check not in ids]
+        table = Table(title=f"selftest {lab}: {sum(r.matches for r in rows)}/{len(rows)} as expected",
+                      title_justify="left")
+        table.add_column("mutant", no_wrap=True)
+        for test_id in ids:
+            pairing, _, check = test_id.rpartition(":")
+            table.add_column(f"{pairing}\n{check}" if pairing else check, justify="center")
+        table.add_column("score", justify="right")
+        table.add_column("verdict", no_wrap=True)
+        notes: list[str] = []
+        for row in rows:
+            cells = {c.check: c for c in row.cells}
+            shown = []
+            for test_id in ids:
+                cell = cells.get(test_id)
+                if cell is None:
+                    shown.append("")
+                elif cell.ok:
+                    shown.append(f"[green]{marks[cell.actual]}[/]")
+                else:
+                    shown.append(f"[red]{marks[cell.actual]}≠{marks[cell.expected]}[/]")
+                    if cell.expected != cell.actual:
+                        notes.append(f"{row.name}: {test_id} is {cell.actual}, expected {cell.expected}")
+                    else:
+                        notes.append(f"{row.name}: {test_id}: feedback lacks {cell.feedback_wanted!r}")
+            notes += [f"{row.name}: {p}" for p in row.problems]
+            verdict = ("[green]as expected[/]" if row.matches else
+                       "[yellow]pending[/]" if row.pending else "[red]MISMATCH[/]")
+            if row.pending and not row.matches:
+                notes.insert(0, f"{row.name} is pending: {row.pending}")
+            table.add_row(row.name, *shown, f"{row.score:g}/{row.max_score:g}", verdict)
+        out.append(table)
+        out += [Text(f"  {n}", style="red") for n in notes]
+    out.append(f"{'OK' if report.ok else 'FAILED'}: {len(report.outcomes)} submissions of {len(report.labs)} "
+               f"lab(s) in {report.duration:.1f}s")
+    return out

@@ -25,10 +25,10 @@ from socklab.capture import Capture, start_captures, stop_captures
 from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError, SubmissionError, UsageError
-from socklab.model.lab import Lab
+from socklab.model.lab import Lab, Step
 from socklab.report import write_report
 from socklab.runfolder import RunFolder, default_runs_dir
-from socklab.steps import Sandbox, StepResult, StepRunner, node_env
+from socklab.steps import LabPrograms, Sandbox, StepResult, StepRunner, node_env
 
 __all__ = ["RunResult", "default_runs_dir", "labs_to_run", "prepare_workspace", "reverify", "run_lab", "verify_run"]
 
@@ -45,6 +45,9 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # the run could not complete: str(failure)
     failure: SocklabError | None = field(default=None, repr=False, compare=False)  # its kind, for exit codes
+    faults: list[dict[str, Any]] = field(default_factory=list)  # every packet the lab's links affected
+    link_changes: list[dict[str, Any]] = field(default_factory=list)  # links down/up/changed during the run
+    fault_plan: list[dict[str, Any]] = field(default_factory=list)  # each exact fault: packets matched
     sandbox: dict[str, str] | None = None  # what isolated the programs (graded runs): view, limits
 
     @property
@@ -67,6 +70,7 @@ class RunResult:
             "steps": [s.to_dict() for s in self.steps],
             "expectations": [e.to_dict() for e in self.expectations],
             "captures": self.captures,
+            "faults": self.faults, "link_changes": self.link_changes, "fault_plan": self.fault_plan,
             **({"sandbox": self.sandbox} if self.sandbox else {}),
         }
 
@@ -92,6 +96,7 @@ def run_lab(
     runs_dir: Path | None = None,
     submission: Path | None = None,
     sandbox: Sandbox | None = None,
+    reference: LabPrograms | None = None,
     progress: Progress = no_progress,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> RunResult:
@@ -107,7 +112,7 @@ def run_lab(
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
     try:
-        _execute(lab, deployment, folder, result, submission, sandbox, on_step)
+        _execute(lab, deployment, folder, result, submission, sandbox, on_step, reference)
     finally:
         t1 = time.perf_counter()
         if not keep and existing is None:
@@ -129,7 +134,8 @@ def _running(instance: str) -> Deployment | None:
 
 
 def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, submission: Path | None,
-             sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None) -> None:
+             sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None,
+             reference: LabPrograms | None = None) -> None:
     folder.plan.write_text(dep.plan.to_json())
     shared = dep.backend.workspace_root(dep.plan)
     if sandbox is None and shared is None:
@@ -147,19 +153,25 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
             result.sandbox = sandbox.describe()
     _write_manifest(lab, folder, result)
     captures: list[Capture] = []
-    runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox)
+    placed = reference.place(workspace) if reference is not None else None
+    folders = dict.fromkeys(reference.steps, placed) if reference is not None and placed else {}
+    runner = StepRunner(dep, workspace, folder, node_env(dep, home=workspace), sandbox, folders)
     t = time.perf_counter()
     try:
         points = [(c, dep.netns_path(c.node)) for c in lab.captures]
         captures = start_captures(points, folder) if points else []
         result.timings["capture_start"] = time.perf_counter() - t
         t = time.perf_counter()
+        timed = TimedSteps(runner, lab.scenario)
         for spec in lab.scenario:
+            if spec.link is not None and spec.at is not None:
+                continue  # at its moment, by TimedSteps
             step = runner.run(spec)
             result.steps.append(step)
             if on_step and not spec.background:
                 on_step(step)
         runner.finish()
+        result.steps += timed.finish()
         result.timings["steps"] = time.perf_counter() - t
     except SocklabError as err:
         result.error, result.failure = str(err), err
@@ -167,10 +179,14 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
         runner.finish()
         t = time.perf_counter()
         stop_captures(captures, merged=folder.merged_pcap)
+        if dep.plan.relay is not None:
+            _record_faults(dep, result)
         result.timings["capture_stop"] = time.perf_counter() - t
         dep.kill_all()
         if sandbox is not None:
             sandbox.finish()
+        if placed is not None:
+            shutil.rmtree(placed, ignore_errors=True)
     if workspace != folder.workspace:
         shutil.move(str(workspace), str(folder.workspace))
     result.captures = {c.point: {"file": folder.relative(c.path), "dropped": c.dropped} for c in captures}
@@ -179,6 +195,57 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
         result.expectations = mark_incomplete(lab.expect, verify_run(lab, dep.plan, folder, result.steps),
                                               result.captures)
         result.timings["verify"] = time.perf_counter() - t
+
+
+class TimedSteps:
+    """Link steps with `at:`: each runs in a timer thread at its moment after the scenario starts."""
+
+    def __init__(self, runner: StepRunner, scenario: tuple[Step, ...]) -> None:
+        import threading
+
+        self.results: dict[int, StepResult] = {}
+        self.timers = []
+        self.started = time.time()
+        for spec in scenario:
+            if spec.link is not None and spec.at is not None:
+                timer = threading.Timer(spec.at, self._fire, (runner, spec))
+                timer.daemon = True
+                self.timers.append((spec, timer))
+                timer.start()
+
+    def _fire(self, runner: StepRunner, spec: Step) -> None:
+        self.results[spec.index] = runner.change_link(spec)
+
+    def finish(self) -> list[StepResult]:
+        """Results in scenario order; a step whose moment the scenario did not reach is a problem."""
+        out = []
+        for spec, timer in self.timers:
+            timer.cancel()
+            timer.join()
+            result = self.results.get(spec.index)
+            if result is None:
+                now = time.time()
+                result = StepResult(id=spec.id, node=spec.node, command=spec.command,
+                                    background=False, expected_exit=None, started=now, ended=now,
+                                    problem=f"not run: the scenario ended {now - self.started:.2f}s in, before at: {spec.at:g}s")
+            out.append(result)
+        return out
+
+
+def _record_faults(dep: Deployment, result: RunResult) -> None:
+    """What the relay did during this run: affected packets, link changes, fault counters."""
+    from socklab.impair.lifecycle import ask, read_events
+
+    started = min((s.started for s in result.steps if s.started), default=0.0) - 1.0
+    for event in read_events(dep.instance, since=started):
+        (result.link_changes if "change" in event else result.faults).append(event)
+    try:
+        shown = ask(dep.instance, {"cmd": "show"})
+    except SocklabError:
+        return
+    for direction in shown["directions"]:
+        for fault in direction["faults"]:
+            result.fault_plan.append({**fault, "on": direction["from"], "link": direction["link"]})
 
 
 def verify_run(lab: Lab, plan, folder: RunFolder, steps: list[StepResult]) -> list[Any]:
@@ -240,7 +307,9 @@ def prepare_workspace(lab: Lab, workspace: Path, submission: Path | None) -> Pat
     submission's: they may run outside the grading sandbox.
     """
     workspace.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("lab.yaml", "solution", "mutants", "README.md", "topology.svg", "__pycache__", "runs")
+    reference = getattr(lab.grading, "reference", "solution")
+    ignore = shutil.ignore_patterns("lab.yaml", "solution", reference, "mutants", "README.md", "topology.svg",
+                                    "__pycache__", "runs")
     if lab.folder and lab.folder.is_dir():
         shutil.copytree(lab.folder, workspace, ignore=ignore, dirs_exist_ok=True)
     provided = {p.relative_to(workspace) for p in workspace.rglob("*")}

@@ -40,6 +40,9 @@ class Sandbox(Protocol):
     def env(self) -> dict[str, str]:
         """Environment overrides for wrapped steps."""
 
+    def pass_fds(self, step: Step) -> tuple[int, ...]:
+        """File descriptors the wrapped command reads (handed over once, after wrap())."""
+
     def exit_code(self, step: Step, code: int | None) -> int | None:
         """The step's exit status as the program gave it (a wrapper may encode signals)."""
 
@@ -48,6 +51,15 @@ class Sandbox(Protocol):
 
     def finish(self) -> None:
         """After the run: make sure nothing of the student's survives."""
+
+
+class LabPrograms(Protocol):
+    """Lab-provided programs that run outside the student's view (the grader's reference peers)."""
+
+    steps: frozenset[str]  # the steps that run them, from the folder `place` returns
+
+    def place(self, workspace: Path) -> Path:
+        """Put the programs into a folder of their own, out of the student programs' view."""
 
 
 @dataclass
@@ -133,9 +145,10 @@ class StepRunner:
     """Runs the steps of one scenario in one deployment; `finish()` kills what is left."""
 
     def __init__(self, deployment: Deployment, workspace: Path, folder: RunFolder, env: dict[str, str],
-                 sandbox: Sandbox | None = None):
+                 sandbox: Sandbox | None = None, folders: dict[str, Path] | None = None):
         self.dep = deployment
         self.workspace = workspace
+        self.folders = folders or {}  # step id -> where it runs instead of the workspace (reference peers)
         self.folder = folder
         self.env = env
         self.sandbox = sandbox
@@ -143,11 +156,14 @@ class StepRunner:
         folder.steps_dir.mkdir(parents=True, exist_ok=True)
 
     def argv(self, spec: Step) -> list[str]:
-        cwd = str(self.workspace / spec.cwd) if spec.cwd else str(self.workspace)
+        cwd = str(self.cwd_of(spec.id) / spec.cwd) if spec.cwd else str(self.cwd_of(spec.id))
         wrap = self.sandbox.wrap(spec) if self.sandbox else []
         overrides = self.sandbox.env() if wrap and self.sandbox else {}
         outer = self.sandbox.host_wrap(spec) if self.sandbox else []
         return [*outer, *node_argv(self.dep, spec.node, spec.argv, {**self.env, **overrides, **spec.env}, cwd, wrap)]
+
+    def cwd_of(self, step_id: str) -> Path:
+        return self.folders.get(step_id, self.workspace)
 
     def start(self, spec: Step) -> RunningStep:
         out, err = self.folder.stdout(spec.id), self.folder.stderr(spec.id)
@@ -155,12 +171,37 @@ class StepRunner:
                             expected_exit=spec.exit_code, stdout_path=str(out), stderr_path=str(err))
         with open(out, "wb") as fo, open(err, "wb") as fe:
             result.started = time.time()
-            proc = subprocess.Popen(self.argv(spec), stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
-                                    start_new_session=True)
+            argv = self.argv(spec)
+            fds = self.sandbox.pass_fds(spec) if self.sandbox else ()
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                                        start_new_session=True, pass_fds=fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
         return RunningStep(spec=spec, result=result, proc=proc, deadline=time.monotonic() + spec.timeout)
+
+    def change_link(self, spec: Step) -> StepResult:
+        """A link step: tell the lab's relay to take the link down or up, or change it."""
+        from socklab.errors import SocklabError
+        from socklab.impair.lifecycle import change_link
+
+        result = StepResult(id=spec.id, node=spec.node, command=spec.command, background=False,
+                            expected_exit=None, started=time.time())
+        action, impair = spec.action or "", None
+        if action == "impair" and spec.impair is not None:
+            action, impair = "set", spec.impair.model_dump()
+        try:
+            change_link(self.dep.instance, self.dep.plan, str(spec.link), action, impair=impair, by=spec.id)
+        except SocklabError as err:
+            result.problem = str(err)
+        result.ended = time.time()
+        return result
 
     def run(self, spec: Step) -> StepResult:
         """Run one step: a foreground step to its end, a background one until it is ready."""
+        if spec.link is not None:
+            return self.change_link(spec)
         step = self.start(spec)
         if spec.background:
             self.background.append(step)
@@ -185,7 +226,7 @@ class StepRunner:
                 except subprocess.TimeoutExpired:
                     if time.monotonic() >= step.deadline:
                         step.result.timed_out = True
-                    else:
+                    elif step.result.problem is None:  # "not ready" says more
                         step.result.problem = f"still running {GRACE:g}s after the last step (killed)"
         for step in self.background:
             if step.proc.poll() is None:
@@ -261,7 +302,7 @@ def _readiness_check(runner: StepRunner, step: RunningStep, ready: Readiness):
         paths = (Path(step.result.stdout_path), Path(step.result.stderr_path))
         return lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)
     target = str(ready.value)
-    path = target if target.startswith("/") else str(runner.workspace / (step.spec.cwd or "") / target)
+    path = target if target.startswith("/") else str(runner.cwd_of(step.spec.id) / (step.spec.cwd or "") / target)
     return lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0
 
 

@@ -43,9 +43,11 @@ def test_reference_solution_scores_full_marks_in_the_sandbox(lab, tmp_path):
 @pytest.mark.parametrize(
     ("lab", "case", "lost"),
     [
-        ("tcp-hello", "wrong-payload", {"hello", "server-prints"}),
-        ("tcp-hello", "mute-server", {"answer", "client-prints"}),
-        ("raw-ip", "wrong-protocol", {"protocol-102", "payload", "server-prints"}),
+        # with pairings, a check is lost in the pairings where the faulty side is under test
+        ("tcp-hello", "wrong-payload", {"client:hello", "together:hello", "together:server-prints"}),
+        ("tcp-hello", "mute-server", {"server:answer", "together:answer", "together:client-prints"}),
+        ("raw-ip", "wrong-protocol", {"client:protocol-102", "client:payload", "together:protocol-102",
+                                      "together:payload", "together:server-prints"}),
         ("af-packet", "bad-udp-checksum", {"checksums", "received"}),
     ],
 )
@@ -102,7 +104,10 @@ def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):
     grade = grade_one(lab, submission(tmp_path, "tcp-hello", "no-client", drop="client.py"), 0, tmp_path)
     assert grade.gradable and grade.missing == ["client.py"]
     skipped = [t for t in grade.tests if t.feedback == "not checked: the submission has no client.py"]
-    assert {t.id for t in skipped} >= {"client-prints", "handshake", "hello"}
+    assert {t.id for t in skipped} >= {"client:client-prints", "client:handshake", "together:hello"}
+    assert all(t.status == "skipped" for t in skipped)
+    # the reference client still tests the student's server
+    assert all(t.passed for t in grade.tests if t.pairing == "server")
     assert all(t.score == 0 for t in skipped)
     assert "missing file: client.py" in grade.summary
 
@@ -125,7 +130,7 @@ def test_hostile_submission_is_contained_and_still_graded(case, feedback, tmp_pa
     elapsed = time.monotonic() - started
     assert grade.gradable, grade.error
     assert elapsed < 25, f"grading took {elapsed:.1f}s"
-    client = next(t for t in grade.tests if t.id == "client-prints")
+    client = next(t for t in grade.tests if t.id == "client:client-prints")
     assert not client.passed
     assert feedback in client.feedback + client.output, client.feedback + client.output
     # the output of a flood is cut by the file size limit, not kept whole
@@ -166,16 +171,16 @@ def test_cli_grade_formats_and_exit_codes(tmp_path):
     r = subprocess.run([*cli, archive, "--format", "gradescope", "-o", str(out)], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     data = json.loads(out.read_text())
-    assert data["score"] == 9 and len(data["tests"]) == 6
+    assert data["score"] == 25 and len(data["tests"]) == 16  # three pairings
     r = subprocess.run([*cli, str(good), str(tmp_path / "nothing-here"), "--format", "csv", "-o", str(tmp_path / "g.csv")],
                        env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     rows = (tmp_path / "g.csv").read_text().splitlines()
-    assert rows[1].startswith("good,9,9,True") and "no such file or folder" in rows[2]
+    assert rows[1].startswith("good,25,25,True") and "no such file or folder" in rows[2]
     r = subprocess.run([*cli, str(good), str(good)], env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "summary: " in r.stderr
     summary = Path(r.stderr.split("summary: ")[1].split()[0])
-    assert summary.read_text().splitlines()[1].startswith("good,9,9,True")
+    assert summary.read_text().splitlines()[1].startswith("good,25,25,True")
     r = subprocess.run([*cli, str(good), "--format", "pdf"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "--format" in r.stderr
 

@@ -10,3 +10,18 @@ pytestmark = [needs_root]
 
 def test_hostile_submissions_are_contained_graded_and_leave_nothing_on_netns(tmp_path):
     run_suite(tmp_path, backend="netns")
+
+
+def test_without_a_cgroup_memory_falls_back_to_the_address_space_limit_and_says_so(tmp_path):
+    """The fallback is RLIMIT_AS: the 8 GiB reservation that a cgroup lets pass now fails."""
+    from socklab.grade.batch import grade_one
+    from socklab.grade.sandbox import Isolation
+    from socklab.model.loader import load_lab
+    from tests.hostile_suite import LAB, _submission
+
+    sub = _submission(tmp_path / "subs", "reserve-8g", "reserve-8g")
+    grade = grade_one(load_lab(LAB), sub, 0, tmp_path / "runs", isolation=Isolation(cgroups=False))
+    assert grade.gradable, grade.error
+    assert grade.sandbox == {"view": "private view (bubblewrap)", "limits": "rlimit (cgroups turned off)"}
+    client = next(t for t in grade.tests if t.id == "client-prints")
+    assert not client.passed and "Cannot allocate memory" in client.output, client.output

@@ -164,11 +164,14 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
     """
     nodes = {n.name: n for n in plan.nodes}
     total = len(plan.nodes)
+    relay_fd = -1
     try:
         with SysctlWriter() as sysctls:
             # 1. early sysctls, in a second thread, while the batch below is encoded
             for node in plan.nodes:
                 sysctls.submit(fds[node.name], node.name, _sysctls(node, early=True))
+            if plan.relay is not None:  # impaired links meet in the relay's namespace (socklab.impair)
+                relay_fd = _relay_namespace(plan.relay.netns)
             # 2. bridges and every veth pair in one batch from the root namespace, each born in its namespace
             root = rtnl.open_socket()
             try:
@@ -180,14 +183,24 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
                     a_node, a_if = link.a.split(":")
                     b_node, b_if = link.b.split(":")
                     ia, ib = nodes[a_node].interface(a_if), nodes[b_node].interface(b_if)
-                    batch.veth(
-                        ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
-                        ib.name, fds[b_node], ib.index, ib.mac,
-                    )
+                    relayed = plan.relay.link(link.index) if plan.relay is not None else None
+                    if relayed is None:
+                        batch.veth(
+                            ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
+                            ib.name, fds[b_node], ib.index, ib.mac,
+                        )
+                        continue
+                    # an impaired link: two veths, a <-> relay:a_side and relay:b_side <-> b
+                    batch.veth(ia.name, fds[a_node], ia.index, ia.mac, ia.mtu,
+                               relayed.a_side, relay_fd, relayed.a_side_index, relayed.a_side_mac)
+                    batch.veth(relayed.b_side, relay_fd, relayed.b_side_index, relayed.b_side_mac, ib.mtu,
+                               ib.name, fds[b_node], ib.index, ib.mac)
                 sysctls.wait()  # default.* before the interfaces that inherit them exist
                 batch.commit()
             finally:
                 root.close()
+            if plan.relay is not None:
+                _relay_links_up(plan.relay, relay_fd)
             progress("links", len(plan.links), len(plan.links))
             # 3. in each namespace: offloads, links up, addresses, routes; then late sysctls.
             # Its two sockets live only meanwhile: one per node at a time, not 2 x 10,000 fds.
@@ -208,6 +221,32 @@ def wire_namespaces(plan: Plan, fds: dict[str, int], progress: Progress = no_pro
         raise InfrastructureError(f"the kernel refused to {err.what}: {err.strerror}") from None
     except OSError as err:
         raise InfrastructureError(f"wiring the lab failed: {err}") from None
+    finally:
+        if relay_fd >= 0:
+            os.close(relay_fd)
+
+
+def _relay_namespace(name: str) -> int:
+    """The relay's namespace, made here for both backends: silent (no IPv6, so no MLD or ND of its own)."""
+    fd = nsutil.create_netns(name)
+    with nsutil.entered(fd):
+        for key in ("all", "default"):
+            with open(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6", "w") as f:
+                f.write("1")
+    return fd
+
+
+def _relay_links_up(relay, relay_fd: int) -> None:
+    with nsutil.entered(relay_fd):
+        sock = rtnl.open_socket()
+    try:
+        batch = rtnl.Batch(sock)
+        for relayed in relay.links:
+            batch.link_up(relayed.a_side_index, relayed.a_side)
+            batch.link_up(relayed.b_side_index, relayed.b_side)
+        batch.commit()
+    finally:
+        sock.close()
 
 
 def _sysctls(node: PlanNode, early: bool) -> list[tuple[str, str]]:

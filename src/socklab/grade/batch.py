@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socklab.errors import SocklabError, SubmissionError, UsageError
+from socklab.grade.pairing import PairingPlan, plan_pairings, reference_programs
 from socklab.grade.sandbox import FULL, SANDBOX_UID_BASE, Isolation, Sandbox, check_tools
-from socklab.grade.score import Grade, grade_run
+from socklab.grade.score import Grade, grade_runs
 from socklab.grade.submission import submission_name, unpack
 from socklab.model.grading import GradingSpec
 from socklab.model.lab import Lab
-from socklab.run import run_lab
+from socklab.run import RunResult, run_lab
 
 
 def grading_spec(lab: Lab) -> GradingSpec:
@@ -29,7 +30,8 @@ def grading_spec(lab: Lab) -> GradingSpec:
 
 def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: str | None = None,
               isolation: Isolation = FULL) -> Grade:
-    """Grade one submission in slot `slot` (its uid and instance name). Never raises."""
+    """Grade one submission in slot `slot` (its uid and instance name): one run per pairing,
+    or one run when the lab declares none. Never raises."""
     spec = grading_spec(lab)
     name = submission_name(submission)
     started = time.perf_counter()
@@ -38,15 +40,18 @@ def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: st
             unpacked = unpack(submission, Path(tmp), spec.limits)
             folder = unpacked.folder
             missing = [f for f, fs in spec.files.items() if fs.required and not (folder / f).is_file()]
-            student_steps = {s for fs in spec.files.values() for s in fs.steps}
-            sandbox = Sandbox(
-                uid=_uid(slot), limits=spec.limits, student_steps=student_steps,
-                raw_nodes={n.name for n in lab.nodes if n.raw_sockets}, isolation=isolation,
-                student_nodes={st.node for st in lab.scenario if st.id in student_steps},
-            )
-            run = run_lab(lab, name=_instance(slot), backend=backend, runs_dir=runs_dir, submission=folder,
-                          sandbox=sandbox)
-        grade = grade_run(lab, spec, run, name, missing)
+            plans = plan_pairings(lab, spec)
+
+            def run(index: int) -> RunResult | None:
+                plan = plans[index]
+                if plan.student_files and all(f in missing for f in plan.student_files):
+                    return None  # nothing of the student's to run
+                return _run_pairing(lab, plan, folder, slot, index, runs_dir, backend, isolation)
+
+            # pairings are independent runs: side by side, each in its own instance under its own uid
+            with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="socklab-pairing") as pool:
+                results = list(pool.map(run, range(len(plans))))
+        grade = grade_runs(lab, spec, list(zip(plans, results, strict=True)), name, missing)
         grade.summary = "\n".join(x for x in (*unpacked.notes, grade.summary) if x)
     except SubmissionError as err:  # a bad submission archive is the student's problem, reported as such
         grade = Grade(submission=name, lab=lab.name, gradable=False, error=str(err), failure="submission")
@@ -59,6 +64,20 @@ def grade_one(lab: Lab, submission: Path, slot: int, runs_dir: Path, backend: st
                       failure="crash")
     grade.duration = time.perf_counter() - started
     return grade
+
+
+def _run_pairing(lab: Lab, plan: PairingPlan, folder: Path, slot: int, index: int, runs_dir: Path,
+                 backend: str | None, isolation: Isolation) -> RunResult:
+    spec = grading_spec(lab)
+    student_steps = set(plan.student_steps)
+    sandbox = Sandbox(
+        uid=_uid(slot, index), limits=spec.limits, student_steps=student_steps,
+        raw_nodes={n.name for n in lab.nodes if n.raw_sockets}, isolation=isolation,
+        student_nodes={st.node for st in lab.scenario if st.id in student_steps},
+    )
+    instance = _instance(slot) + (f"-{index}" if plan.id else "")
+    return run_lab(lab, name=instance, backend=backend, runs_dir=runs_dir, submission=folder, sandbox=sandbox,
+                   reference=reference_programs(lab, spec, plan))
 
 
 @dataclass
@@ -94,7 +113,7 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
 
     report = GradeReport(lab=lab.name)
     try:
-        _grade_all(lab, submissions, jobs, runs_dir, backend, finished, isolation)
+        _grade_all([(lab, p) for p in submissions], jobs, runs_dir, backend, finished, isolation)
     except BaseException as err:  # noqa: BLE001 - handed back to the caller in the report
         report.stopped_by = err
     reason = f"grading stopped before this submission: {type(report.stopped_by).__name__} {report.stopped_by}"
@@ -104,35 +123,56 @@ def grade_many(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, bac
     return report
 
 
-def _grade_all(lab: Lab, submissions: list[Path], jobs: int, runs_dir: Path, backend: str | None,
+def grade_jobs(work: list[tuple[Lab, Path]], jobs: int, runs_dir: Path, backend: str | None = None,
+               on_done: Callable[[Grade], None] | None = None, isolation: Isolation = FULL) -> list[Grade]:
+    """Grade (lab, submission) pairs, of one lab or several (selftest), `jobs` at a time, in order.
+    Unlike grade_many, an interruption propagates once the gradings under way are done."""
+    done: dict[int, Grade] = {}
+
+    def finished(index: int, grade: Grade) -> None:
+        done[index] = grade
+        if on_done:
+            on_done(grade)
+
+    _grade_all(work, jobs, runs_dir, backend, finished, isolation)
+    return [done[i] for i in range(len(work))]
+
+
+def _grade_all(work: list[tuple[Lab, Path]], jobs: int, runs_dir: Path, backend: str | None,
                finished: Callable[[int, Grade], None], isolation: Isolation) -> None:
-    grading_spec(lab)
+    for lab in {id(lab): lab for lab, _ in work}.values():
+        grading_spec(lab)
     check_tools()
-    free = list(range(max(1, jobs)))
+    jobs = min(max(1, jobs), 64 // MAX_PAIRINGS)  # each slot has a block of uids
+    free = list(range(jobs))
     lock = threading.Lock()
 
-    def work(index: int, path: Path) -> Grade:
+    def one(index: int, item: tuple[Lab, Path]) -> Grade:
         with lock:
             slot = free.pop()
         try:
-            grade = grade_one(lab, path, slot, runs_dir, backend, isolation)
+            grade = grade_one(item[0], item[1], slot, runs_dir, backend, isolation)
         finally:
             with lock:
                 free.append(slot)
         finished(index, grade)
         return grade
 
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="socklab-grade")
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="socklab-grade")
     try:
-        list(pool.map(work, range(len(submissions)), submissions))
+        list(pool.map(one, range(len(work)), work))
     finally:
         # interrupted: finish the gradings under way (their labs come down), start no new one
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _uid(slot: int) -> int:
-    """Distinct per slot, and per grading process, so parallel graders never share a uid."""
-    return SANDBOX_UID_BASE + (os.getpid() % 256) * 64 + slot
+MAX_PAIRINGS = 4
+"""Pairings of one submission run side by side, each under a uid of its own."""
+
+
+def _uid(slot: int, pairing: int = 0) -> int:
+    """Distinct per slot and pairing, and per grading process, so parallel runs never share a uid."""
+    return SANDBOX_UID_BASE + (os.getpid() % 256) * 64 + slot * MAX_PAIRINGS + pairing
 
 
 def _instance(slot: int) -> str:

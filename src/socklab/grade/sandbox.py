@@ -65,6 +65,7 @@ class Sandbox:
     group: cgroups.Cgroup | None = None
     node_groups: dict[str, cgroups.Cgroup] = field(default_factory=dict)  # docker: the containers' cgroups
     limits_used: str = "rlimit"
+    _fds: dict[str, list[int]] = field(default_factory=dict)  # view options not yet handed over
     _oom_seen: dict[str, int] = field(default_factory=dict)  # OOM kills already explained, per cgroup
     _dep: Deployment | None = None
 
@@ -116,7 +117,7 @@ class Sandbox:
         student = step.id in self.student_steps
         if not student:
             if self.private_view and self.workspace is not None:
-                return view.bwrap_argv(self.workspace, step.node, caps=LAB_CAPS)
+                return self._view(step, LAB_CAPS)
             return []
         caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
@@ -127,7 +128,7 @@ class Sandbox:
             "--core=0", "--",
         ]
         if self.private_view and self.workspace is not None:
-            argv += view.bwrap_argv(self.workspace, step.node)
+            argv += self._view(step, None)
         return [
             *argv,
             "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
@@ -136,6 +137,16 @@ class Sandbox:
             # docker: no PID namespace per step; this mark lets ended() find what the step left
             *(["env", f"{STEP_MARK}={step.id}"] if self.backend == "docker" else []),
         ]
+
+    def _view(self, step: Step, caps: tuple[str, ...] | None) -> list[str]:
+        assert self.workspace is not None
+        argv, fd = view.bwrap_argv(self.workspace, step.node, caps)
+        self._fds.setdefault(step.id, []).append(fd)
+        return argv
+
+    def pass_fds(self, step: Step) -> tuple[int, ...]:
+        """The view's options (a memfd per step), handed to bwrap once; the runner closes them."""
+        return tuple(self._fds.pop(step.id, ()))
 
     def host_wrap(self, step: Step) -> list[str]:
         """Student programs join the submission's cgroup before entering their node (whose

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from socklab.model.impair import FaultSpec, Impairment, LinkImpairment
 from socklab.model.spec import LabSpec, ReadySpec, StepSpec
 
 
@@ -56,6 +57,22 @@ class Link:
     a: IfaceRef
     b: IfaceRef
     mtu: int | None = None
+    impair: LinkImpairment | None = None
+    relayed: bool = False  # frames cross socklab's relay (impairments, faults, run-time changes)
+
+    def end(self, endpoint: str) -> str | None:
+        """"a" or "b" for the end "node:iface" of this link, else None."""
+        return "a" if endpoint == str(self.a) else "b" if endpoint == str(self.b) else None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault of the lab file, placed: on the egress of `on` ("node:iface") into link `link`."""
+
+    index: int  # in the lab file's faults list
+    spec: FaultSpec
+    on: str
+    link: int
 
 
 @dataclass(frozen=True, order=True)
@@ -134,6 +151,10 @@ class Step:
     ready: Readiness | None = None
     timeout: float = 10.0
     exit_code: int | None = 0  # expected exit code (None: any)
+    link: IfaceRef | None = None  # a link step (no command): the end whose link changes
+    action: str | None = None  # a link step: down, up, impair or reset
+    impair: Impairment | None = None  # action impair: the new impairment (both directions)
+    at: float | None = None  # a link step: seconds after the scenario starts (None: in order)
 
     @staticmethod
     def default_id(index: int) -> str:
@@ -141,6 +162,13 @@ class Step:
 
     @classmethod
     def from_spec(cls, spec: StepSpec, index: int) -> Step:
+        if spec.link is not None:
+            action = spec.link_action or ""
+            what = f"impair {spec.impair.describe()}" if action == "impair" and spec.impair else action
+            return cls(id=spec.id or cls.default_id(index), index=index, node=spec.node, argv=(),
+                       command=f"link {spec.link} {what}", exit_code=None, link=IfaceRef.parse(spec.link),
+                       action=action, impair=spec.impair, at=spec.at)
+        assert spec.run is not None  # the spec validator: a step has run: or link:
         argv = ("sh", "-c", spec.run) if isinstance(spec.run, str) else tuple(spec.run)
         return cls(
             id=spec.id or cls.default_id(index), index=index, node=spec.node, argv=argv,
@@ -163,6 +191,8 @@ class Lab:
     expect: tuple[Any, ...]
     grading: Any
     spec: LabSpec
+    seed: int = 0
+    faults: tuple[Fault, ...] = ()
     source: Path | None = None  # the lab.yaml it came from
 
     @property

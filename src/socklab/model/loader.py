@@ -90,8 +90,10 @@ def _parse_lab(text: str, path: Path | None) -> Lab:
 
 
 def _yaml_path(loc: tuple) -> tuple:
-    """Drop pydantic's union-branch and validator names from a loc so it matches YAML keys."""
-    return tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "tagged-union")) or "[" in str(p)))
+    """Drop pydantic's union-branch and validator names from a loc so it matches YAML keys
+    (and the two wrappers an `impair:` mapping is read into: both directions, or per end)."""
+    kept = tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith(("function-", "tagged-union")) or "[" in str(p)))
+    return tuple(p for i, p in enumerate(kept) if not (p in ("both", "per_end") and i and kept[i - 1] == "impair"))
 
 
 def _dotted(loc: tuple) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from socklab.model.lab import CapturePoint, IfaceRef, Interface, Lab, Link, Node, Route, Step
+from socklab.model.lab import CapturePoint, Fault, IfaceRef, Interface, Lab, Link, Node, Route, Step
 from socklab.model.spec import InterfaceSpec, LabSpec, NodeSpec
 
 FieldPath = tuple[str | int, ...]
@@ -49,12 +49,15 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
     _allocate(spec, by_link)
     _check_addresses(spec, drafts)
     nodes = tuple(_build_node(name, node, by_node.get(name, [])) for name, node in spec.nodes.items())
-    links = tuple(
-        Link(index=i, a=_key(by_link[i][0]), b=_key(by_link[i][1]), mtu=link.mtu)
-        for i, link in enumerate(spec.links)
-    )
     _check_routes(spec, nodes)
     scenario = _resolve_scenario(spec)
+    faults = _place_faults(spec, drafts)
+    relayed = {f.link for f in faults} | {drafts[(s.link.node, s.link.iface)].link for s in scenario if s.link}
+    links = tuple(
+        Link(index=i, a=_key(by_link[i][0]), b=_key(by_link[i][1]), mtu=link.mtu, impair=link.impair,
+             relayed=link.impair is not None or i in relayed)
+        for i, link in enumerate(spec.links)
+    )
     captures = _resolve_captures(spec, nodes)
     _check_expectations(spec, scenario, captures)
     _check_grading(spec, scenario)
@@ -70,6 +73,8 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
         grading=spec.grading,
         spec=spec,
         source=source,
+        seed=spec.seed,
+        faults=faults,
     )
 
 
@@ -146,7 +151,7 @@ def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
         for addr in pool:
             if str(addr) not in taken:
                 taken.add(str(addr))
-                return ipaddress.ip_interface(f"{addr}/{net.prefixlen}")
+                return ipaddress.ip_interface((addr, net.prefixlen))  # no string to parse again
         raise ResolveError(path, f"subnet {net} has no free address left")
 
     for i, link in enumerate(spec.links):
@@ -258,13 +263,61 @@ def _check_routes(spec: LabSpec, nodes: tuple[Node, ...]) -> None:
                 )
 
 
+def _place_faults(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> tuple[Fault, ...]:
+    """Check each fault's names and decide the end whose egress it sits on."""
+    placed = []
+    for index, fault in enumerate(spec.faults):
+        where: FieldPath = ("faults", index)
+        for name in sorted(_matcher_nodes(fault.match) - set(spec.nodes)):
+            raise ResolveError((*where, fault.action), f"unknown node {name!r} (nodes: {', '.join(spec.nodes)})")
+        if fault.link is not None:
+            end = tuple(fault.link.split(":"))
+            if end not in drafts:
+                raise ResolveError((*where, "link"), f"no interface {fault.link} in this lab")
+        else:
+            sender = _split_endpoint_node(fault.match.from_)
+            if sender is None or sender not in spec.nodes:
+                raise ResolveError(where, "say on which link end the fault sits: link: node:iface "
+                                          "(or give from: a node with one interface)")
+            ends = [k for k in drafts if k[0] == sender]
+            if len(ends) != 1:
+                raise ResolveError(where, f"{sender} has {len(ends)} interfaces; say which one with link: node:iface")
+            end = ends[0]
+        placed.append(Fault(index=index, spec=fault, on=":".join(end), link=drafts[end].link))
+    return tuple(placed)
+
+
+def _split_endpoint_node(endpoint: str | None) -> str | None:
+    if endpoint is None:
+        return None
+    from socklab.model.expectations import split_endpoint
+
+    host, _ = split_endpoint(endpoint)
+    name = host.split(":")[0] if host.count(":") == 1 else host
+    return name
+
+
+def _matcher_nodes(match) -> set[str]:
+    from socklab.model.expectations import Expectation
+
+    probe = Expectation(id="fault", title="fault", packet=match)
+    return probe.references()["nodes"]
+
+
 def _resolve_scenario(spec: LabSpec) -> tuple[Step, ...]:
     ids: set[str] = set()
     steps = []
     for index, step in enumerate(spec.scenario):
+        if step.link is not None:
+            node, _, iface = step.link.partition(":")
+            if node not in spec.nodes:
+                raise ResolveError(("scenario", index, "link"), f"unknown node {node!r}")
+            if not any(node == a.partition(":")[0] and (a.partition(":")[2] or "eth0") == iface
+                       for lk in spec.links for a in lk.endpoints):
+                raise ResolveError(("scenario", index, "link"), f"no link ends at {step.link}")
         if step.node not in spec.nodes:
             raise ResolveError(("scenario", index, "node"), f"unknown node {step.node!r}")
-        if spec.nodes[step.node].kind == "switch":
+        if spec.nodes[step.node].kind == "switch" and step.link is None:
             raise ResolveError(("scenario", index, "node"), f"{step.node} is a switch; steps run on hosts and routers")
         resolved = Step.from_spec(step, index)
         if resolved.id in ids:
@@ -347,6 +400,10 @@ def _check_grading(spec: LabSpec, scenario: tuple[Step, ...]) -> None:
         for check in file_spec.checks or []:
             if check not in checks:
                 raise ResolveError(("grading", "files", name, "checks"), f"unknown expectation {check!r}")
+    for index, pairing in enumerate(spec.grading.pairings):
+        for check in pairing.checks or []:
+            if check not in checks:
+                raise ResolveError(("grading", "pairings", index, "checks"), f"unknown expectation {check!r}")
     for section in ("points", "visibility"):
         for check in getattr(spec.grading, section):
             if check not in checks:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from socklab.model.expectations import Expectations
 from socklab.model.grading import GradingSpec, Size
+from socklab.model.impair import FaultSpec, ImpairField, Impairment, Seed, Time, link_action_of
 from socklab.model.values import Duration
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
@@ -119,6 +120,9 @@ class LinkSpec(Strict):
     subnet: ipaddress.IPv4Network | None = None
     subnet6: ipaddress.IPv6Network | None = None
     mtu: Annotated[int, Field(ge=68, le=65535)] | None = None
+    impair: ImpairField = Field(default=None, description=(
+        "delay, jitter, loss, duplicate, reorder, corrupt, rate for both directions, or keyed by the end "
+        "whose egress is impaired ({a:eth1: {loss: 10%}}); {} makes the link changeable at run time"))
 
     @model_validator(mode="before")
     @classmethod
@@ -126,6 +130,13 @@ class LinkSpec(Strict):
         if isinstance(value, list | tuple):
             return {"endpoints": value}
         return value
+
+    @model_validator(mode="after")
+    def _impair_ends(self) -> LinkSpec:
+        for end in (self.impair.per_end if self.impair else {}):
+            if end not in self.endpoints:
+                raise ValueError(f"impair: {end!r} is not an end of this link (ends: {', '.join(self.endpoints)})")
+        return self
 
 
 class ReadySpec(Strict):
@@ -154,11 +165,20 @@ class ReadySpec(Strict):
 
 
 class StepSpec(Strict):
-    """One scenario step: a command run on a node."""
+    """One scenario step: a command run on a node, or a change to a link (`link:`)."""
 
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None = None
-    node: Name
-    run: str | list[str] = Field(description="a shell-like command line, or an argv list")
+    node: Name = Field(default="", description="where the command runs (a link step: the node of `link`)")
+    run: str | list[str] | None = Field(default=None, description="a shell-like command line, or an argv list")
+    link: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,23}:[a-zA-Z][a-zA-Z0-9_-]{0,14}$")] | None = Field(
+        default=None, description="a link step: the link of this end (node:iface) goes down/up or changes")
+    at: Time | None = Field(default=None, description="a link step: seconds after the scenario starts "
+                            "(default: after the step before it)")
+    down: bool | None = None
+    up: bool | None = None
+    impair: Impairment | None = Field(default=None, description="a link step: the impairment of frames "
+                                      "leaving `link` from now on")
+    reset: bool | None = Field(default=None, description="a link step: back to the lab file's impairment")
     env: dict[str, str] = {}
     cwd: str | None = Field(default=None, description="relative to the run's workspace")
     background: bool = False
@@ -168,8 +188,34 @@ class StepSpec(Strict):
         default=0, description="expected exit code of a foreground step (null: any)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _link_node(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("link"), str) and "node" not in value:
+            return {**value, "node": value["link"].partition(":")[0]}
+        return value
+
+    @property
+    def link_action(self) -> str | None:
+        """down, up, impair or reset for a link step; None for a command."""
+        return link_action_of(self.down, self.up, self.impair, self.reset) if self.link else None
+
     @model_validator(mode="after")
     def _ready_only_in_background(self) -> StepSpec:
+        if self.link is not None:
+            if self.run is not None or self.background or self.ready is not None:
+                raise ValueError("a link step changes a link; run:, background: and ready: belong to commands")
+            if self.link_action is None:
+                raise ValueError("a link step does exactly one of down: true, up: true, impair: {...}, reset: true")
+            if self.node != self.link.partition(":")[0]:
+                raise ValueError("a link step's node is the node of its link end")
+            return self
+        if self.run is None:
+            raise ValueError("a step needs run: (a command) or link: (a link change)")
+        if not self.node:
+            raise ValueError("a command step needs node: (where it runs)")
+        if self.at is not None or any(v is not None for v in (self.down, self.up, self.impair, self.reset)):
+            raise ValueError("at:, down:, up:, impair: and reset: belong to link steps (link: node:iface)")
         if self.ready is not None and not self.background:
             raise ValueError("ready: applies to background steps only")
         if isinstance(self.run, list) and not self.run:
@@ -202,8 +248,11 @@ class LabSpec(Strict):
     name: Name
     description: str = ""
     backend: Literal["netns", "docker"] = "netns"
+    seed: Seed = Field(default=0, description="every random choice of impaired links derives from it")
     nodes: dict[Name, NodeSpec]
     links: list[LinkSpec] = []
+    faults: list[FaultSpec] = Field(default=[], description=(
+        "exact faults: {drop|corrupt|delay|duplicate: MATCH, nth: [2, 5], link: node:iface, offset:, by:}"))
     scenario: list[StepSpec] = []
     capture: list[CaptureSpec] | Literal["all", "none"] = "all"
     expect: Expectations = []

@@ -67,20 +67,30 @@ def _system() -> tuple[str, ...]:
     return tuple(args)
 
 
-def bwrap_argv(workspace: Path, hostname: str, caps: tuple[str, ...] | None = None) -> list[str]:
-    """argv prefix: run the rest of the command line in a private view of `workspace`.
+def bwrap_argv(workspace: Path, hostname: str, caps: tuple[str, ...] | None = None) -> tuple[list[str], int]:
+    """argv prefix that runs the rest of the command line in a private view of `workspace`,
+    and the fd (a memfd) to hand to it: bwrap reads its options from there and closes it, so
+    the view's first process, which its programs see as /proc/1, shows no host paths.
 
     caps None keeps root's capabilities for what follows (setpriv drops them with the uid);
     otherwise the program keeps only these (e.g. ("CAP_NET_RAW",)), for lab programs run as root.
     """
+    options = _options(workspace, hostname, caps)
+    fd = os.memfd_create("socklab-view", os.MFD_CLOEXEC)
+    os.write(fd, b"".join(o.encode() + b"\0" for o in options))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return ["bwrap", "--args", str(fd), "--"], fd
+
+
+def _options(workspace: Path, hostname: str, caps: tuple[str, ...] | None) -> list[str]:
     ws = str(workspace)
-    argv = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
+    argv = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
             "--hostname", hostname, *_system(), "--bind", ws, ws, "--chdir", ws]
     if caps is not None:
         argv += ["--cap-drop", "ALL"]
         for cap in caps:
             argv += ["--cap-add", cap]
-    return [*argv, "--"]
+    return argv
 
 
 def env() -> dict[str, str]:

@@ -1,0 +1,13 @@
+"""Mutant: binds to socket.htons(12345) -- the port in network byte order, i.e. 14640."""
+import socket
+
+server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("192.168.11.11", socket.htons(12345)))
+server.listen(1)
+conn, addr = server.accept()
+data = conn.recv(100)
+print("received from", addr, ":", data.decode())
+conn.sendall(b"Hello World from server")
+conn.close()
+server.close()

@@ -1,0 +1,8 @@
+"""Mutant: connects to the wrong port (12346)."""
+import socket
+
+client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+client.connect(("192.168.11.11", 12346))
+client.sendall(b"Hello World from client")
+print("server said:", client.recv(100).decode())
+client.close()
