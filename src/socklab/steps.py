@@ -31,7 +31,7 @@ class Sandbox(Protocol):
 
     def prepare(self, workspace: Path, dep: Deployment) -> None: ...
 
-    def wrap(self, step: Step) -> list[str]:
+    def wrap(self, step: Step, folder: Path | None = None) -> list[str]:
         """argv placed before the step's command inside the node ([] for steps left alone)."""
 
     def host_wrap(self, step: Step) -> list[str]:
@@ -157,7 +157,7 @@ class StepRunner:
 
     def argv(self, spec: Step) -> list[str]:
         cwd = str(self.cwd_of(spec.id) / spec.cwd) if spec.cwd else str(self.cwd_of(spec.id))
-        wrap = self.sandbox.wrap(spec) if self.sandbox else []
+        wrap = self.sandbox.wrap(spec, self.folders.get(spec.id)) if self.sandbox else []
         overrides = self.sandbox.env() if wrap and self.sandbox else {}
         outer = self.sandbox.host_wrap(spec) if self.sandbox else []
         return [*outer, *node_argv(self.dep, spec.node, spec.argv, {**self.env, **overrides, **spec.env}, cwd, wrap)]

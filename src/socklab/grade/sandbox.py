@@ -113,11 +113,12 @@ class Sandbox:
             self.node_groups = {}
             self.limits_used = f"rlimit (no container cgroup: {err})"
 
-    def wrap(self, step: Step) -> list[str]:
+    def wrap(self, step: Step, folder: Path | None = None) -> list[str]:
+        """`folder`: where the step runs when not in the workspace (a pairing's reference peer)."""
         student = step.id in self.student_steps
         if not student:
             if self.private_view and self.workspace is not None:
-                return self._view(step, LAB_CAPS)
+                return self._view(step, LAB_CAPS, folder)
             return []
         caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
@@ -138,9 +139,9 @@ class Sandbox:
             *(["env", f"{STEP_MARK}={step.id}"] if self.backend == "docker" else []),
         ]
 
-    def _view(self, step: Step, caps: tuple[str, ...] | None) -> list[str]:
+    def _view(self, step: Step, caps: tuple[str, ...] | None, folder: Path | None = None) -> list[str]:
         assert self.workspace is not None
-        argv, fd = view.bwrap_argv(self.workspace, step.node, caps)
+        argv, fd = view.bwrap_argv(folder or self.workspace, step.node, caps)
         self._fds.setdefault(step.id, []).append(fd)
         return argv
 
