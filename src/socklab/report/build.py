@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from socklab.errors import LabFileError, UsageError
+from socklab.model.lab import IfaceRef
 from socklab.report import html
 from socklab.report.conversations import Conversation, Endpoints, group
 from socklab.report.ladder import faults_for, ladder_html, rows, select
@@ -87,7 +88,7 @@ def _references(results: dict[str, Any], file_points: dict[str, str]) -> dict[st
 
 
 def _read_capture(folder: Path, point: str, info: dict[str, Any]) -> CaptureData:
-    rel = str(info.get("file") or f"pcap/{point.replace(':', '-')}.pcap")
+    rel = str(info.get("file") or RunFolder(folder).relative(RunFolder(folder).pcap(IfaceRef.parse(point))))
     data = CaptureData(point, rel, info.get("dropped"))
     path = folder / rel
     try:
