@@ -70,6 +70,6 @@ def test_grading_on_docker_sandboxes_student_programs(engine, tmp_path):
     (submission / "client.py").write_text(
         "import os, socket\nprint('uid', os.getuid())\nsocket.socket(socket.AF_INET, socket.SOCK_RAW, 102)\n")
     grade = grade_one(load_lab("tcp-hello"), submission, slot=1, runs_dir=tmp_path, backend="docker")
-    client = next(t for t in grade.tests if t.id == "client-prints")
+    client = next(t for t in grade.tests if t.id == "client:client-prints")  # the student client, reference server
     assert "Operation not permitted" in client.output  # no raw sockets on tcp-hello's nodes
     assert "uid 0" not in client.output
