@@ -109,7 +109,7 @@ def node_env(deployment: Deployment, home: Path | None = None) -> dict[str, str]
     """The environment of every command run in a node: scenario steps, `exec` and `shell` alike
     (socklab's PATH and PYTHONPATH, not the caller's: a pyenv or conda python first on the
     caller's PATH would lack scapy and socklab.agents)."""
-    env = {**deployment.backend.node_env(), "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+    env = {**deployment.node_env, "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
     if home is not None:
         env["HOME"] = str(home)
     return env
