@@ -339,9 +339,8 @@ def verify(folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestam
 @app.command()
 def graph(
     lab: LabArg,
-    fmt: Annotated[str | None, typer.Option(
-        "--format", "-f", help="svg, png, mermaid or dot (default: from -o's suffix, else svg).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")] = None,
+    fmt: Annotated[str | None, _opt("--format", "-f", help="svg, png, mermaid or dot (default: from -o's suffix, else svg).")] = None,
+    output: Annotated[Path | None, _opt("--output", "-o", help="Write to FILE instead of stdout.")] = None,
 ) -> None:
     """Draw a lab's topology from its lab file alone: no root, nothing is brought up.
 
@@ -367,9 +366,8 @@ def graph(
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="A run folder (runs/<instance>-<timestamp>).")],
-    open_: Annotated[bool, typer.Option(
-        "--open", help="Open it in a browser (without one, print where it is).")] = False,
+    folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestamp>).")],
+    open_: Annotated[bool, _opt("--open", help="Open it in a browser (without one, print where it is).")] = False,
 ) -> None:
     """(Re)build a run folder's report.html: topology, timeline, packet ladders, expectations.
 

@@ -98,8 +98,17 @@ def _keep(path: str, code: int, out: bytes, err: bytes) -> None:
         with open(tmp, "wb") as f:
             f.write(b"%d\n%d\n" % (code, len(out)) + out + err)
         os.replace(tmp, path)
+        _prune(os.path.dirname(path))
     except OSError:
         pass  # a read-only install: every --help renders, as before
+
+
+def _prune(cache: str) -> None:
+    """Drop helps kept before the newest source change: no key can reach them again."""
+    newest = max(e.stat().st_mtime for e in os.scandir(_HERE) if e.name.endswith(".py"))
+    for entry in os.scandir(cache):
+        if entry.name.startswith("help-") and entry.stat().st_mtime < newest:
+            os.unlink(entry.path)
 
 
 def main() -> None:

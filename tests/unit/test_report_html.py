@@ -119,6 +119,7 @@ def test_injected_faults_are_marked(tmp_path):
     page = Page(text)
     assert [a.get("data-action") for a in page.with_class("fault") if "data-action" in a] == ["drop"]
     assert 'id="faults">Injected faults (1)' in text and "injected: drop (nth 1)" in text
+    assert page.with_class("faults")  # and a tick on the timeline
 
 
 def test_cli_report_rebuilds_and_open_without_a_browser(hello, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from socklab.errors import LabFileError, UsageError
+from socklab.model.lab import IfaceRef
 from socklab.report import html
 from socklab.report.conversations import Conversation, Endpoints, group
 from socklab.report.ladder import faults_for, ladder_html, rows, select
@@ -87,7 +88,7 @@ def _references(results: dict[str, Any], file_points: dict[str, str]) -> dict[st
 
 
 def _read_capture(folder: Path, point: str, info: dict[str, Any]) -> CaptureData:
-    rel = str(info.get("file") or f"pcap/{point.replace(':', '-')}.pcap")
+    rel = str(info.get("file") or RunFolder(folder).relative(RunFolder(folder).pcap(IfaceRef.parse(point))))
     data = CaptureData(point, rel, info.get("dropped"))
     path = folder / rel
     try:
@@ -157,7 +158,8 @@ def _draw_ladders(view: RunView) -> None:
 def render(view: RunView) -> str:
     """The whole self-contained page."""
     packets = {c.point: [f.ts for f in c.frames] for c in view.captures}
-    timeline = timeline_svg(view.results.get("steps", []), packets, view.faults, view.t0, view.t1)
+    changes = [c for c in (view.results.get("link_changes") or []) if isinstance(c, dict)]
+    timeline = timeline_svg(view.results.get("steps", []), packets, view.faults, view.t0, view.t1, changes)
     return html.page(view, timeline)
 
 

@@ -47,7 +47,7 @@ def screenshot(page: Path, out: Path, width: int, height: int, timeout: float = 
     binary = find_chromium()
     if binary is None:
         raise InfrastructureError("PNG needs Chromium (apt-get install chromium); svg, dot and mermaid do not")
-    with tempfile.TemporaryDirectory(prefix="socklab-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="socklab-chromium-", ignore_cleanup_errors=True) as profile:
         argv = [binary, *headless_args(Path(profile)), f"--screenshot={out}", f"--window-size={width},{max(height, MIN_HEIGHT)}",
                 f"--force-device-scale-factor={scale}",
                 "--default-background-color=ffffffff", page.resolve().as_uri()]

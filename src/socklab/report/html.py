@@ -64,7 +64,7 @@ svg text{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;fo
 .timeline .step rect{fill:#4ac26b}.timeline .step.bg rect{fill:#aceebb}
 .timeline .step.bad rect{fill:#ff8182}.timeline .start{fill:#1f2328}.timeline .ready{fill:#bf8700}
 .timeline .end{fill:var(--mut);font-size:11px}.timeline .tick{stroke:#0969da;stroke-width:1}
-.timeline .hist{fill:#0969da}.timeline .fault{stroke:var(--bad);stroke-width:2}
+.timeline .hist{fill:#0969da}.timeline .fault{stroke:var(--bad);stroke-width:2}.timeline .change{fill:#8250df}
 details>summary{cursor:pointer}
 .problem{color:var(--bad)}.legend{color:var(--mut);font-size:13px;margin:2px 0}.capdot{color:#bf8700}
 """
@@ -296,6 +296,10 @@ def files(view: RunView) -> str:
     items = [f'<li><a href="{escape(c.file)}">{escape(c.file)}</a> ({escape(c.point)})</li>' for c in view.captures]
     items += [f'<li><a href="{p.name}">{p.name}</a></li>' for p in (run.results, run.plan, run.lab_file, run.manifest)
               if p.exists()]
+    if run.merged_pcap.is_file():
+        rel = run.relative(run.merged_pcap)
+        items.insert(0, f'<li><a href="{escape(rel)}">{escape(rel)}</a> (every wire in one file: Wireshark\'s '
+                        "interface column tells them apart)</li>")
     if run.workspace.is_dir():
         items.append(f'<li><a href="{run.workspace.name}/">{run.workspace.name}/</a> (the programs as they ran)</li>')
     return f'<h2 id="files">Files of this run</h2><ul>{"".join(items)}</ul>'

@@ -119,8 +119,7 @@ def _page_svg(conv: Conversation, page: list[Row], t0: float, width: float, numb
               marked: set[int]) -> str:
     height = TOP + ROW * len(page) + 12
     out = [f'<svg class="ladder-svg" width="{width:g}" height="{height:g}" viewBox="0 0 {width:g} {height:g}">',
-           '<text class="t" x="8" y="16">time (s)</text>',
-           f'<text class="n" x="{width - 8:g}" y="16" text-anchor="end">packet · size</text>']
+           '<text class="t" x="8" y="16">time (s)</text>']
     for k, (_, name, addr) in enumerate(conv.lifelines):
         x = _x(k)
         out.append(f'<text class="ll-name" x="{x:g}" y="16" text-anchor="middle">{escape(name)}</text>')

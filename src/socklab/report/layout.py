@@ -24,6 +24,7 @@ from socklab.model.lab import IfaceRef, Lab, Link, Node
 CHAR_W = 7.3  # px per character of the 12 px monospace font the drawing uses
 TITLE_W = 8.2  # px per character of the 13 px bold title
 LINE_H = 15.0
+LABEL_LINE = 13.0  # px between the lines of a link's label
 PAD = 8.0
 GAP_Y = 26.0
 GAP_COMPONENTS = 48.0
@@ -120,8 +121,20 @@ def link_label(lab: Lab, link: Link) -> tuple[str, ...]:
 
 
 def impairment_lines(lab: Lab, link: Link) -> list[str]:
-    """The link's impairments, one line per direction. Links carry none until the impair issue lands."""
-    return []
+    """The link's impairments (one line when both directions are alike, else one per direction,
+    "client → delay 10ms" for frames leaving client), then its exact faults."""
+    out: list[str] = []
+    if link.impair is not None:
+        a, b = link.impair.for_end(str(link.a)), link.impair.for_end(str(link.b))
+        if a == b:
+            out += [a.describe()] if a.active else []
+        else:
+            out += [f"{end.node} → {imp.describe()}" for end, imp in ((link.a, a), (link.b, b)) if imp.active]
+    for fault in lab.faults:
+        if fault.link == link.index:
+            nth = ", ".join(f"#{n}" for n in fault.spec.nth)
+            out.append(f"fault: {fault.spec.action} {nth} from {fault.on.split(':')[0]}")
+    return out
 
 
 def _box(node: Node, lab: Lab) -> tuple[tuple[str, ...], float, float]:
@@ -243,7 +256,13 @@ def layout(lab: Lab) -> Layout:
         width = max(width, x - gap_x + MARGIN)
         top += tallest + GAP_COMPONENTS
     edges = _edges(lab, boxes, labels)
-    return Layout(lab.name, boxes, tuple(edges), round(width, 1), round(top - GAP_COMPONENTS + MARGIN, 1))
+    height = top - GAP_COMPONENTS + MARGIN
+    for e in edges:  # a link's words hang below its middle (topology.py): keep them in the picture
+        lines = (*e.label, *e.impair)
+        if lines:
+            height = max(height, (e.y1 + e.y2) / 2 + 6 + len(lines) * LABEL_LINE + 4 + MARGIN / 2)
+            width = max(width, (e.x1 + e.x2) / 2 + max(len(t) for t in lines) * CHAR_W / 2 + MARGIN)
+    return Layout(lab.name, boxes, tuple(edges), round(width, 1), round(height, 1))
 
 
 def _edges(lab: Lab, boxes: dict[str, Box], labels: dict[int, tuple[tuple[str, ...], tuple[str, ...]]]) -> list[Edge]:

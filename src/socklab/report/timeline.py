@@ -23,14 +23,16 @@ def _status(step: dict[str, Any]) -> tuple[str, str]:
 
 
 def timeline_svg(steps: list[dict[str, Any]], packets: dict[str, list[float]], faults: list[dict[str, Any]],
-                 t0: float, t1: float) -> str:
-    """steps as in results.json; packets: capture point -> packet timestamps; times in epoch seconds."""
+                 t0: float, t1: float, changes: list[dict[str, Any]] | None = None) -> str:
+    """steps as in results.json; packets: capture point -> packet timestamps; faults and
+    changes (a link set down, up, impaired at run time): results.json's records; times in epoch seconds."""
+    changes = [c for c in (changes or []) if isinstance(c.get("time"), int | float)]
     span = max(t1 - t0, 1e-3)
 
     def x(t: float) -> float:
         return LABEL_W + PLOT_W * min(max((t - t0) / span, 0.0), 1.0)
 
-    rows = len(steps) + len(packets) + (1 if faults else 0)
+    rows = len(steps) + len(packets) + (1 if faults else 0) + (1 if changes else 0)
     height = AXIS_H + ROW_H * rows + 8
     width = LABEL_W + PLOT_W + 120
     out = [f'<svg class="timeline" width="{width:g}" height="{height:g}" viewBox="0 0 {width:g} {height:g}">']
@@ -70,6 +72,14 @@ def timeline_svg(steps: list[dict[str, Any]], packets: dict[str, list[float]], f
             out.append(f'<line class="fault" x1="{fx:.1f}" y1="{y + 4:g}" x2="{fx:.1f}" y2="{y + ROW_H - 4:g}">'
                        f'<title>{escape(str(what))}: {escape(str(fault.get("summary", "")))}</title></line>')
         out.append(f'<text class="end" x="{LABEL_W + PLOT_W + 6:g}" y="{y + 17:g}">{len(faults):,}</text></g>')
+        y += ROW_H
+    if changes:
+        out.append(f'<g class="changes"><text x="6" y="{y + 17:g}">link changes</text>')
+        for c in changes[:500]:
+            cx = x(float(c["time"]))
+            what = f"link {c.get('link')} {c.get('change')}" + (f" {c['impair']}" if c.get("impair") else "")
+            out.append(f'<path class="change" d="M{cx:.1f},{y + 5:g} l5,8 l-5,8 l-5,-8 z"><title>{escape(what)}</title></path>')
+        out.append("</g>")
     out.append("</svg>")
     return "".join(out)
 

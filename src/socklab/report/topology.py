@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from socklab.model.lab import Lab
-from socklab.report.layout import CHAR_W, LINE_H, PAD, Box, Edge, Layout, layout
+from socklab.report.layout import CHAR_W, LABEL_LINE, LINE_H, PAD, Box, Edge, Layout, layout
 
 STYLE = (
     "text{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:12px;fill:#1f2328}"
@@ -92,11 +92,11 @@ def _edge_labels(e: Edge) -> str:
     mx, my = (e.x1 + e.x2) / 2, (e.y1 + e.y2) / 2
     lines = [("ll", t) for t in e.label] + [("ll imp", t) for t in e.impair]
     width = max(len(t) for _, t in lines) * CHAR_W * 11 / 12 + 8
-    height = len(lines) * 13 + 4
+    height = len(lines) * LABEL_LINE + 4
     top = my + 6
     parts = [f'<g class="linklabel" data-link="{e.index}">',
              f'<rect class="lbg" x="{mx - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" height="{height}" rx="3"/>']
     for i, (cls, text) in enumerate(lines):
-        parts.append(f'<text class="{cls}" x="{mx:.1f}" y="{top + 13 + i * 13:.1f}" text-anchor="middle">{escape(text)}</text>')
+        parts.append(f'<text class="{cls}" x="{mx:.1f}" y="{top + LABEL_LINE + i * LABEL_LINE:.1f}" text-anchor="middle">{escape(text)}</text>')
     parts.append("</g>")
     return "".join(parts)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from socklab.errors import SocklabError
 from socklab.model.expectations import split_endpoint
+from socklab.model.lab import IfaceRef
 from socklab.verify.context import NodeInfo
 from socklab.verify.frames import Frame, ip_text, mac_text
 
@@ -103,7 +104,8 @@ class Resolver:
         if _MAC_RE.match(host):
             return Ends(spec, frozenset(), frozenset([pack_mac(host)]), port)
         if host.count(":") == 1:
-            name, ifname = host.split(":")
+            ref = IfaceRef.parse(host)
+            name, ifname = ref.node, ref.iface
             node = self.nodes.get(name)
             if node is None:
                 self.node(name)  # raises the unknown-node error

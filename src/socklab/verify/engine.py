@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from socklab.errors import InfrastructureError
 from socklab.model.expectations import Expectation
+from socklab.model.lab import IfaceRef
 from socklab.verify.context import StepRecord, VerifyContext
 from socklab.verify.endpoints import Resolver, SpecError
 from socklab.verify.frames import Capture, Frame, decode, dedup_key
@@ -121,7 +122,7 @@ class Engine:
             if item in self.ctx.captures:
                 out.append(item)
                 continue
-            mine = [k for k in self.all_captures() if k.split(":")[0] == item]
+            mine = [k for k in self.all_captures() if IfaceRef.parse(k).node == item]
             if not mine:
                 known = ", ".join(self.all_captures()) or "none"
                 raise SpecError(f"no capture {item!r} in this run (captures: {known})")
@@ -129,7 +130,7 @@ class Engine:
         return list(dict.fromkeys(out))
 
     def node_captures(self, node: str) -> list[str]:
-        return [k for k in self.all_captures() if k.split(":")[0] == node]
+        return [k for k in self.all_captures() if IfaceRef.parse(k).node == node]
 
     def frames(self, keys: Sequence[str]) -> list[Frame]:
         """Frames of these captures, merged in time order."""

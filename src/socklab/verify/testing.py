@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from socklab.model.lab import IfaceRef
 from socklab.verify.context import InterfaceInfo, NodeInfo, StepRecord, VerifyContext
 from socklab.verify.pcap import LINKTYPE_ETHERNET, write_pcap
 from socklab.verify.results import ExpectationResult
@@ -57,7 +58,7 @@ class FakeRun:
                 frames.append((float(p[0]), bytes(p[1])))
             else:
                 frames.append((start + i * gap, bytes(p)))
-        path = self.folder / (key.replace(":", "-") + ".pcap")
+        path = self.folder / f"{IfaceRef.parse(key).stem}.pcap"
         write_pcap(path, frames, linktype=linktype, nano=nano)
         self.captures[key] = path
         return path
