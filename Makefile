@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/grade.py
+	$(BIN)/python bench/impair.py
 	$(BIN)/python bench/report.py
 
 bench-docker: setup docker

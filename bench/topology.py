@@ -165,6 +165,14 @@ def settle(threshold: float = 0.85, window: float = 0.3, timeout: float = 8.0, c
     while fast < 3 and time.monotonic() < deadline:
         fast = fast + 1 if _netns_probe() < 0.002 else 0
         time.sleep(0.1)
+    # ...and until the kernel's slab stops shrinking: freeing 10,000 namespaces goes on
+    # long after creating one is fast again, and an `up` meanwhile competes with it
+    last, steady = slab_kb(), 0
+    while steady < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = slab_kb()
+        steady = steady + 1 if now >= last - 2048 else 0
+        last = now
     idle = 0.0
     deadline = time.monotonic() + timeout
     before = _cpu()

@@ -49,15 +49,23 @@ def _archives(base: Path) -> tuple[Path, Path]:
     return bomb, links
 
 
-def _line(run_folder: str, prefix: str) -> dict:
-    out = (Path(run_folder) / "steps" / "client.stdout").read_text()
-    line = next((x for x in out.splitlines() if x.startswith(prefix + " ")), None)
-    assert line is not None, f"no {prefix} line in the client's output: {out[-500:]!r}"
-    return json.loads(line[len(prefix) + 1:])
+def _folders(grade) -> list[Path]:
+    """The run folders of a grade (one per pairing)."""
+    return [Path(p.run_folder) for p in grade.pairings if p.run_folder] or [Path(grade.run_folder)]
 
 
-def _instance_of(grade) -> str:
-    return json.loads((Path(grade.run_folder) / "results.json").read_text())["instance"]
+def _line(grade, prefix: str) -> dict:
+    """The hostile client's report, from the first pairing where the student's client ran."""
+    for folder in _folders(grade):
+        out = (folder / "steps" / "client.stdout").read_text()
+        line = next((x for x in out.splitlines() if x.startswith(prefix + " ")), None)
+        if line is not None:
+            return json.loads(line[len(prefix) + 1:])
+    raise AssertionError(f"no {prefix} line in the client's output of {grade.submission}")
+
+
+def _instance_of(folder: Path) -> str:
+    return json.loads((folder / "results.json").read_text())["instance"]
 
 
 def run_suite(tmp_path: Path, backend: str) -> None:
@@ -88,15 +96,15 @@ def run_suite(tmp_path: Path, backend: str) -> None:
         g = grades[name]
         assert g.gradable and g.score == g.max_score, (name, problems[name])
         assert g.sandbox["limits"].endswith(("cgroup v1", "cgroup v2")), g.sandbox
-    spy = _line(grades["spy"].run_folder, "SPY")
+    spy = _line(grades["spy"], "SPY")
     # /run/socklab: absent on netns; on docker only the parents of the submission's own workspace
-    workspace = str(Path(grades["spy"].run_folder) / "workspace")
-    assert all(p in ("/run/socklab", "/run/socklab/instances") or f"/{_instance_of(grades['spy'])}" in p
+    own = [_instance_of(f) for f in _folders(grades["spy"])]
+    assert all(p in ("/run/socklab", "/run/socklab/instances") or any(f"/{i}" in p for i in own)
                for p in spy.pop("run")), spy
     assert spy == {"solution": [], "read": [], "grader": [], "environ": [], "signalled": [], "wrote": [],
-                   "listed": []}, (spy, workspace)
+                   "listed": []}, spy
     assert not (LAB / "socklab-pwned").exists() and not (runs / "socklab-pwned").exists()
-    a, b = (_line(grades[n].run_folder, "COVERT") for n in ("covert-a", "covert-b"))
+    a, b = (_line(grades[n], "COVERT") for n in ("covert-a", "covert-b"))
     assert a["files"] == a["sockets"] == b["files"] == b["sockets"] == [], (a, b)
     # the two really ran at the same time: each looked while the other's traces existed
     assert a["window"][0] < b["window"][1] and b["window"][0] < a["window"][1], (a["window"], b["window"])
@@ -104,8 +112,9 @@ def run_suite(tmp_path: Path, backend: str) -> None:
     # over the resident-memory limit: killed, and the feedback says why
     hog = grades["memory-hog"]
     assert hog.gradable, hog.error
-    client = next(t for t in hog.tests if t.id == "client-prints")
-    assert not client.passed and "killed: over the memory limit (1 GiB resident)" in client.output, client.output
+    prints = [t for t in hog.tests if (t.check or t.id) == "client-prints" and not t.passed]
+    assert prints and all("killed: over the memory limit (1 GiB resident)" in t.output for t in prints), [
+        (t.id, t.output) for t in prints]
 
     # a zip bomb is refused at once with a note for the student; links are skipped, never followed
     assert not grades["bomb"].gradable and grades["bomb"].failure == "submission"
@@ -115,7 +124,7 @@ def run_suite(tmp_path: Path, backend: str) -> None:
     assert linked.gradable and linked.missing == ["client.py"], problems["links"]
     assert "links/client.py: skipped, a symbolic link" in linked.summary
     assert "links/notes.txt: skipped, a hard link" in linked.summary
-    assert not (Path(linked.run_folder) / "workspace" / "notes.txt").exists()
+    assert not any((f / "workspace" / "notes.txt").exists() for f in _folders(linked))
 
     # nothing left behind: no process of a grading uid, no cgroup, no lab
     for slot in range(2):

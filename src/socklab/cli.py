@@ -413,11 +413,14 @@ def capture(
             _exec(live_argv(dep, str(where[0][0]), None, bpf, count))
         text_lines(where, sys.stdout, count)
         return
+    def ready() -> None:
+        print(f"socklab: capturing on {', '.join(str(p) for p, _ in where)}", file=sys.stderr, flush=True)
+
     if write == "-":
-        stream(where, sys.stdout.buffer, count)
+        stream(where, sys.stdout.buffer, count, on_ready=ready)
     else:
         with open(write, "wb") as out:
-            stream(where, out, count)
+            stream(where, out, count, on_ready=ready)
 
 
 @app.command()

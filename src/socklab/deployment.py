@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from socklab import names, nogc, state
+from socklab import names, nogc, nsutil, state
 from socklab.backends import get_backend
-from socklab.backends.base import Backend, Progress, no_progress
-from socklab.errors import StateError, UsageError
+from socklab.backends.base import Backend, NodeAccess, Progress, no_progress
+from socklab.backends.wiring import kill_processes
+from socklab.errors import InfrastructureError, StateError, UsageError
 from socklab.model.lab import Lab
 from socklab.plan import Plan, make_plan
 
@@ -31,9 +32,23 @@ class Deployment:
     def instance(self) -> str:
         return self.plan.instance
 
-    def exec_argv(self, node: str, argv: Sequence[str]) -> list[str]:
+    def access(self, node: str, interactive: bool = False) -> NodeAccess:
+        """How commands reach this node (argv prefix, environment, where workspaces live)."""
         self._check_node(node)
-        return [*self.backend.exec_prefix(self.plan, node), *argv]
+        return self.backend.node(self.plan, node, interactive)
+
+    def exec_argv(self, node: str, argv: Sequence[str]) -> list[str]:
+        return [*self.access(node).argv, *argv]
+
+    @property
+    def node_env(self) -> dict[str, str]:
+        """Environment for commands in nodes (PATH, PYTHONPATH for socklab.agents): the same in every node."""
+        return self.access(self.plan.nodes[0].name).env
+
+    @property
+    def workspace_root(self) -> Path | None:
+        """Where run workspaces must live to be visible in nodes at the same path (None: anywhere)."""
+        return self.access(self.plan.nodes[0].name).workspace_root
 
     def exec(self, node: str, argv: Sequence[str], *, timeout: float | None = 30, check: bool = False,
              **kwargs: Any) -> subprocess.CompletedProcess:
@@ -56,8 +71,17 @@ class Deployment:
         return self.backend.netns_path(self.plan, node)
 
     def kill_all(self) -> None:
-        """Kill every process still running in the lab's nodes (the lab itself stays up)."""
-        self.backend.stop_processes(self.plan)
+        """Kill every process still running in the lab's nodes (the lab itself stays up).
+
+        A /proc/<pid>/ns/net path names the process holding a node's namespace (a
+        container's init): it is spared, so the node stays up.
+        """
+        paths = []
+        for node in self.plan.nodes:
+            with contextlib.suppress(InfrastructureError):  # a node that is not running has nothing to kill
+                paths.append(self.backend.netns_path(self.plan, node.name))
+        holders = {int(p.split("/")[2]) for p in paths if p.startswith("/proc/")}
+        kill_processes([pid for pid in nsutil.pids_in_netns(paths) if pid not in holders], [])
 
     def down(self) -> None:
         destroy(self.record)
@@ -101,17 +125,20 @@ def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: 
     )
     impl.claim(plan, record)
     if plan.relay is not None:  # impaired links: the relay's namespace, whichever the backend
-        record.netns.append(plan.relay.netns)
+        record.owned.append(state.Owned("netns", plan.relay.netns))
     with state.locked():
         state.claim_instance(record)
         state.instance_dir(plan.instance).joinpath("plan.json").write_text(plan.to_json())
     try:
         with _sigterm_as_interrupt():
-            impl.deploy(plan, progress)
+            relay = None
             if plan.relay is not None:
-                from socklab.impair.lifecycle import start_relay
+                from socklab.impair.lifecycle import launch_relay, start_relay
 
-                start_relay(lab, plan, record)
+                relay = launch_relay(lab, plan, record)
+            impl.deploy(plan, progress)
+            if relay is not None:
+                start_relay(relay, plan.instance)
             record.state = "up"
             with state.locked():
                 state.save(record)
@@ -142,7 +169,7 @@ def destroy(record: state.Record, backend: Backend | None = None) -> None:
         current.pids = sorted(set(current.pids) | set(record.pids))
         current.state = "removing"
         state.save(current)
-    relayed = any(names.is_relay_netns(n) for n in current.netns)
+    relayed = any(names.is_relay_netns(n) for n in current.names("netns"))
     if relayed:
         from socklab.impair.lifecycle import remove_relay, stop_relay
 

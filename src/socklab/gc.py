@@ -9,19 +9,20 @@ from socklab.backends import BACKENDS, get_backend
 from socklab.backends.base import Backend
 from socklab.deployment import destroy
 from socklab.errors import SocklabError
+from socklab.state import Owned
 
 
 @dataclass
 class GcReport:
     instances: list[str] = field(default_factory=list)  # dead instances removed with their objects
-    orphans: list[str] = field(default_factory=list)  # owned objects no record claimed
+    orphans: list[Owned] = field(default_factory=list)  # owned objects no record claimed
     kept: list[str] = field(default_factory=list)  # live instances left alone
 
 
 def collect(dry_run: bool = False, everything: bool = False) -> GcReport:
     """Remove dead instances (interrupted `up`s) and orphans. `everything` removes live labs too."""
     report = GcReport()
-    found: list[tuple[Backend, list[str]]] = []
+    found: list[tuple[Backend, list[Owned]]] = []
     # Records and orphans are listed under one hold of the ledger lock: an `up` writes its
     # record under the lock before creating anything, so whatever we see here is either
     # claimed by a record we read or truly nobody's.
@@ -43,11 +44,10 @@ def collect(dry_run: bool = False, everything: bool = False) -> GcReport:
             destroy(record)
     for backend, orphans in found:
         # objects of the dead instances just destroyed are not orphans any more
-        # (docker reports "container:NAME"; records claim plain names)
-        orphans = [o for o in orphans if not any(o.split(":", 1)[-1] in r.claimed() for r in records)]
+        orphans = [o for o in orphans if not any(o in r.claimed() for r in records)]
         report.orphans += orphans
-        if orphans and not dry_run:
-            backend.remove_orphans(orphans)
+        if orphans and not dry_run:  # removed like an instance's objects: a record claiming them
+            backend.destroy(state.Record(instance="", lab="?", lab_file=None, backend=backend.name, owned=orphans))
     _collect_cgroups({r.instance for r in records if r.live and not everything}, dry_run, report)
     return report
 
@@ -59,6 +59,6 @@ def _collect_cgroups(live: set[str], dry_run: bool, report: GcReport) -> None:
     for path in cgroups.leftovers():
         if path.name[len(cgroups.PREFIX):] in live:
             continue
-        report.orphans.append(f"cgroup:{path}")
+        report.orphans.append(Owned("cgroup", str(path)))
         if not dry_run:
             cgroups.remove_dir(path)

@@ -24,6 +24,7 @@ _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctype
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
+libc = _libc  # shared with socklab.sysctl (mount, umount2, unshare, setns)
 
 
 def _check(result: int, what: str) -> None:

@@ -105,7 +105,7 @@ class ProgressBars:
 def record_summary(record: Record) -> dict[str, Any]:
     return {
         "instance": record.instance, "lab": record.lab, "backend": record.backend, "state": record.state,
-        "nodes": len(record.netns) or len(record.containers), "lab_file": record.lab_file,
+        "nodes": len(record.names("netns")) or len(record.names("container")), "lab_file": record.lab_file,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created)) if record.created else None,
     }
 

@@ -137,7 +137,7 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
              sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None,
              reference: LabPrograms | None = None) -> None:
     folder.plan.write_text(dep.plan.to_json())
-    shared = dep.backend.workspace_root(dep.plan)
+    shared = dep.workspace_root
     if sandbox is None and shared is None:
         workspace = prepare_workspace(lab, folder.workspace, submission)
     else:

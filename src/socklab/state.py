@@ -14,10 +14,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from socklab.errors import StateError, UsageError
 
 STATE_DIR = Path(os.environ.get("SOCKLAB_STATE_DIR", "/run/socklab"))
+
+
+OwnedKind = Literal["netns", "file", "container", "cgroup"]
+
+
+@dataclass(frozen=True, order=True)
+class Owned:
+    """One object socklab owns: a named network namespace, a file or folder to delete, a container, a cgroup."""
+
+    kind: OwnedKind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
 
 
 @dataclass
@@ -30,15 +45,16 @@ class Record:
     owner_pid: int = 0
     owner_start: str = ""
     created: float = 0.0
-    netns: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)  # files and folders to delete
-    containers: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
+    owned: list[Owned] = field(default_factory=list)  # claimed before any of it is created
     pids: list[int] = field(default_factory=list)  # processes started by socklab in the lab
     persistent: bool = True  # `socklab up`: outlives its creator. run/grade labs die with it
 
-    def claimed(self) -> set[str]:
-        return {*self.netns, *self.files, *self.containers, *self.networks}
+    def claimed(self) -> set[Owned]:
+        return set(self.owned)
+
+    def names(self, kind: OwnedKind) -> list[str]:
+        """The names of the owned objects of one kind, in claim order."""
+        return [o.name for o in self.owned if o.kind == kind]
 
     @property
     def owner_alive(self) -> bool:
@@ -101,7 +117,14 @@ def load(instance: str) -> Record | None:
         return None
     except (OSError, ValueError) as err:
         raise StateError(f"unreadable ledger record {path}: {err}") from None
-    return Record(**data)
+    try:
+        data["owned"] = [Owned(kind=o["kind"], name=o["name"]) for o in data.get("owned", [])]
+        for key, kind in (("netns", "netns"), ("files", "file"), ("containers", "container")):  # records of before
+            data["owned"] += [Owned(kind, name) for name in data.pop(key, [])]
+        data.pop("networks", None)
+        return Record(**data)
+    except (TypeError, KeyError) as err:
+        raise StateError(f"unreadable ledger record {path}: {err}") from None
 
 
 def all_records() -> list[Record]:

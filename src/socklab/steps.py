@@ -31,8 +31,9 @@ class Sandbox(Protocol):
 
     def prepare(self, workspace: Path, dep: Deployment) -> None: ...
 
-    def wrap(self, step: Step) -> list[str]:
-        """argv placed before the step's command inside the node ([] for steps left alone)."""
+    def wrap(self, step: Step, where: Path) -> list[str]:
+        """argv placed before the step's command inside the node ([] for steps left alone);
+        `where` is the folder it runs in (the workspace, or a reference peer's own folder)."""
 
     def host_wrap(self, step: Step) -> list[str]:
         """argv placed before the command that enters the node (e.g. joining a cgroup)."""
@@ -108,7 +109,7 @@ def node_env(deployment: Deployment, home: Path | None = None) -> dict[str, str]
     """The environment of every command run in a node: scenario steps, `exec` and `shell` alike
     (socklab's PATH and PYTHONPATH, not the caller's: a pyenv or conda python first on the
     caller's PATH would lack scapy and socklab.agents)."""
-    env = {**deployment.backend.node_env(), "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+    env = {**deployment.node_env, "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
     if home is not None:
         env["HOME"] = str(home)
     return env
@@ -157,7 +158,7 @@ class StepRunner:
 
     def argv(self, spec: Step) -> list[str]:
         cwd = str(self.cwd_of(spec.id) / spec.cwd) if spec.cwd else str(self.cwd_of(spec.id))
-        wrap = self.sandbox.wrap(spec) if self.sandbox else []
+        wrap = self.sandbox.wrap(spec, self.cwd_of(spec.id)) if self.sandbox else []
         overrides = self.sandbox.env() if wrap and self.sandbox else {}
         outer = self.sandbox.host_wrap(spec) if self.sandbox else []
         return [*outer, *node_argv(self.dep, spec.node, spec.argv, {**self.env, **overrides, **spec.env}, cwd, wrap)]

@@ -13,23 +13,18 @@ be made, writes go through the shared /proc, correct but slower.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import queue
 import threading
 
 from socklab import nsutil
 from socklab.errors import InfrastructureError
+from socklab.nsutil import MNT_DETACH, MS_REC
+from socklab.nsutil import libc as _libc
 
 CHUNK = 128  # namespaces per fresh procfs: a mount costs about as much as 100 chain steps
 CLONE_NEWNS = 0x00020000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 1 << 18
-MNT_DETACH = 2
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.unshare.argtypes = [ctypes.c_int]
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_PRIVATE = 0x2, 0x4, 0x8, 1 << 18
 
 Job = tuple[int, str, list[tuple[str, str]]]  # (netns fd, node name, [(key, value)])
 

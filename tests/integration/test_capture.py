@@ -3,10 +3,13 @@ files match tcpdump's record for record, and the merged pcapng names every wire.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +166,20 @@ def test_merged_pcapng_names_each_wire(lab, tmp_path):
     assert sorted(set(out)) == ["client:eth0", "server:eth0"]
     for cap in caps:
         assert out.count(cap.point) == len(_packets(cap.path)) >= 6
+
+
+def test_live_capture_of_a_whole_lab_is_one_pcapng_with_an_interface_per_wire(lab, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    out = tmp_path / "live.pcapng"
+    with open(out, "wb") as sink:
+        cap = subprocess.Popen([sys.executable, "-m", "socklab.cli", "capture", "t-cap", "-w", "-", "-c", "8", "-f", "icmp"],
+                               env=env, stdout=sink, stderr=subprocess.PIPE, text=True)
+        assert cap.stderr.readline() == "socklab: capturing on server:eth0, client:eth0\n"  # every wire is ready
+        deadline = time.monotonic() + 10
+        while cap.poll() is None and time.monotonic() < deadline:
+            lab.exec("client", ["ping", "-c1", "-W1", SERVER])
+        assert cap.wait(timeout=10) == 0, cap.stderr.read()
+    fields = subprocess.run(["tshark", "-r", str(out), "-T", "fields", "-e", "frame.interface_name", "-e", "icmp.type"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(fields) == 8, fields
+    assert {tuple(f.split("\t")) for f in fields} == {(w, t) for w in ("client:eth0", "server:eth0") for t in ("8", "0")}

@@ -68,7 +68,8 @@ def test_a_message_written_in_several_sends_scores_full_marks(tmp_path):
     grade = grade_one(loaded, sub, 0, tmp_path)
     assert grade.gradable, grade.error
     assert grade.score == grade.max_score, [(t.id, t.feedback) for t in grade.tests if not t.passed]
-    hello = json.loads((Path(grade.run_folder) / "results.json").read_text())
+    together = next(p for p in grade.pairings if p.id == "together")  # the student's client and server
+    hello = json.loads((Path(together.run_folder) / "results.json").read_text())
     messages = {e["id"]: e["message"] for e in hello["expectations"]}
     assert "23 bytes in 2 segments" in messages["hello"], messages["hello"]
     assert "23 bytes in 3 segments" in messages["answer"], messages["answer"]
@@ -79,8 +80,8 @@ def test_a_refused_connection_skips_what_needs_the_handshake(tmp_path):
     grade = grade_one(loaded, submission(tmp_path, "tcp-hello", "wrong-port", FIXTURES / "broken" / "tcp-hello" / "wrong-port"),
                       0, tmp_path)
     tests = {t.id: t for t in grade.tests}
-    assert not tests["handshake"].passed and not tests["handshake"].skipped
-    for check in ("hello", "answer", "close"):
+    assert not tests["client:handshake"].passed and not tests["client:handshake"].skipped
+    for check in ("client:hello", "client:answer", "client:close", "together:hello"):
         assert tests[check].skipped and tests[check].score == 0
         assert tests[check].feedback == "skipped: needs handshake, which failed"
     # a real grade with failures and skipped checks, in every format, is valid for its consumer
@@ -96,7 +97,7 @@ def test_a_refused_connection_skips_what_needs_the_handshake(tmp_path):
     for xsd in ("jenkins-xunit-junit-10.xsd", "windyroad-JUnit.xsd"):
         schema = etree.XMLSchema(etree.parse(str(schemas / xsd)))
         assert schema.validate(doc), (xsd, schema.error_log.last_error)
-    assert doc.find("testsuite").get("skipped") == "3"
+    assert doc.find("testsuite").get("skipped") == "6"  # hello, answer, close in the client and together pairings
 
 
 def test_missing_file_scores_its_checks_zero_with_clear_feedback(tmp_path):

@@ -12,7 +12,7 @@ created and started in parallel, so bring-up is dominated by the engine starting
 
 Links. The network is built from the host into the containers' network namespaces
 (``/proc/<pid>/ns/net`` of each container's init), by the same code as the netns backend
-(`netns.wire_namespaces`): every veth pair is created in one netlink batch with both
+(`wiring.wire_namespaces`): every veth pair is created in one netlink batch with both
 ends born inside their containers, under the plan's names, interface indexes and MACs,
 then addresses, routes, sysctls and TX-checksum offload off. Containers therefore need
 no NET_ADMIN, and no lab interface ever exists in the host's namespace, not even for a
@@ -27,8 +27,7 @@ and makes captures on every interface look exactly as on netns.
 
 Ownership. Every container carries the labels ``socklab.lab=<instance>``,
 ``socklab.node`` and ``socklab.labname``. The ledger claims the container names before
-any exists; `destroy` and `gc` find containers (and networks, should a lab ever have
-some) by the ``socklab.lab`` label and never touch an object without it, even when a
+any exists; `destroy` and `gc` find containers by the ``socklab.lab`` label and never touch an object without it, even when a
 name matches. After a SIGKILL in the middle of `up`, creations the engine had already
 accepted may still land after the crash: `destroy` waits for them to settle.
 """
@@ -43,17 +42,17 @@ from pathlib import Path
 from typing import Any
 
 from socklab import names, nsutil
-from socklab.backends.base import Progress, no_progress
+from socklab.backends.base import NodeAccess, Progress, no_progress
 from socklab.backends.docker_image import (
     AGENT_REPOSITORY,
     BUILD_SCRIPT,
     DOCKERFILE,
     agent_image_tag,
 )
-from socklab.backends.netns import hosts_file_path, kill_processes, wire_namespaces
+from socklab.backends.wiring import kill_processes, wire_namespaces, write_hosts
 from socklab.errors import InfrastructureError
 from socklab.plan import Plan, PlanNode
-from socklab.state import Record, instance_dir
+from socklab.state import Owned, Record, instance_dir
 
 IMAGE_ENV = "SOCKLAB_AGENT_IMAGE"
 """Overrides the agent image (default: socklab/agent:<hash of this tree's sources>)."""
@@ -67,7 +66,7 @@ SETTLE_QUIET = 1.0  # after a crashed up: no new container for this long means n
 SETTLE_MAX = 15.0
 STARTING_MARKER = "docker-starting"  # in the instance folder while create requests may be in flight
 # What an agent-image node runs as init: idle, exit at once on TERM, and start idling
-# again when `stop_processes` kills the sleeper, so that the node stays up.
+# again when `Deployment.kill_all` kills the sleeper, so that the node stays up.
 IDLE = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep infinity & wait $!; done"]
 
 # Applied before the plan's own sysctls (which win). Docker disables IPv6 in a container
@@ -162,10 +161,16 @@ class DockerBackend:
         self._require_image(self.image)
 
     def claim(self, plan: Plan, record: Record) -> None:
-        record.containers = [names.container_name(plan.instance, n.name) for n in plan.nodes]
+        record.owned = [Owned("container", names.container_name(plan.instance, n.name)) for n in plan.nodes]
 
-    def exec_prefix(self, plan: Plan, node: str, interactive: bool = False) -> list[str]:
-        return ["docker", "exec", "-it" if interactive else "-i", names.container_name(plan.instance, plan.node(node).name)]
+    def node(self, plan: Plan, node: str, interactive: bool = False) -> NodeAccess:
+        """`docker exec`; the image sets PATH and PYTHONPATH (for socklab.agents) itself.
+
+        Run workspaces go to a folder shared with every node at the same path."""
+        name = names.container_name(plan.instance, plan.node(node).name)
+        share = instance_dir(plan.instance) / "share"
+        share.mkdir(parents=True, exist_ok=True)
+        return NodeAccess(argv=["docker", "exec", "-it" if interactive else "-i", name], workspace_root=share)
 
     def netns_path(self, plan: Plan, node: str) -> str:
         name = names.container_name(plan.instance, plan.node(node).name)
@@ -174,30 +179,11 @@ class DockerBackend:
             raise InfrastructureError(f"the container of node {node} ({name}) is not running")
         return f"/proc/{pid}/ns/net"
 
-    def workspace_root(self, plan: Plan) -> Path:
-        """A folder shared with every node at the same path: where run workspaces go."""
-        share = instance_dir(plan.instance) / "share"
-        share.mkdir(parents=True, exist_ok=True)
-        return share
-
-    def node_env(self) -> dict[str, str]:
-        """The image sets PATH and PYTHONPATH (for socklab.agents) itself."""
-        return {}
-
-    def stop_processes(self, plan: Plan) -> None:
-        """Kill everything in the nodes' namespaces but each container's init (so nodes stay up)."""
-        containers = [names.container_name(plan.instance, n.name) for n in plan.nodes]
-        inits = self._pids(containers)
-        victims = nsutil.pids_in_netns([f"/proc/{pid}/ns/net" for pid in inits.values()])
-        kill_processes([p for p in victims if p not in inits.values()], [])
-
     # -- up ---------------------------------------------------------------------------------
 
     def deploy(self, plan: Plan, progress: Progress = no_progress) -> None:
         nsutil.raise_fd_limit()
-        hosts = hosts_file_path(plan.instance)
-        hosts.parent.mkdir(parents=True, exist_ok=True)
-        hosts.write_text(plan.hosts_file())
+        hosts = write_hosts(plan)
         images = {n.name: n.image or self.image for n in plan.nodes}
         for image in sorted(set(images.values())):
             self._require_image(image, [n for n, i in images.items() if i == image])
@@ -237,7 +223,8 @@ class DockerBackend:
 
         api = self._api()
         name = names.container_name(plan.instance, node.name)
-        share = self.workspace_root(plan)
+        share = instance_dir(plan.instance) / "share"
+        share.mkdir(parents=True, exist_ok=True)
         host_config = api.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
@@ -282,18 +269,18 @@ class DockerBackend:
     # -- down -------------------------------------------------------------------------------
 
     def destroy(self, record: Record) -> None:
-        """Remove the instance's labelled containers and networks, and the processes in them.
+        """Remove the instance's labelled containers (and claimed ones with socklab's label), and their processes.
 
         When the instance's `up` died with create requests in flight (its starting marker
         is still there), containers may appear after it: keep looking until every claimed
         container has been seen and removed, or none has appeared for SETTLE_QUIET seconds.
         """
         settled = not (instance_dir(record.instance) / STARTING_MARKER).exists()
-        expected = set(record.containers)
+        expected = set(record.names("container"))
         removed: set[str] = set()
         quiet_since = start = time.monotonic()
         while True:
-            found = self._labelled_containers(record.instance)
+            found = self._labelled_containers(record.instance, expected)
             if found:
                 self._remove_containers(found, record.pids)
                 removed |= set(found)
@@ -303,37 +290,19 @@ class DockerBackend:
                 break
             time.sleep(0.1)
         kill_processes([*record.pids], [])
-        self._remove_networks(self._labelled_networks(record.instance))
 
-    def orphans(self, claimed: set[str]) -> list[str]:
+    def orphans(self, claimed: set[Owned]) -> list[Owned]:
         api = self._api()
-        found = [
-            f"container:{name}" for name in sorted(_names(api.containers(all=True, filters={"label": names.LABEL_LAB})))
-            if name not in claimed
-        ]
-        found += [
-            f"network:{net['Name']}" for net in api.networks(filters={"label": names.LABEL_LAB})
-            if net["Name"] not in claimed
-        ]
-        return found
-
-    def remove_orphans(self, objects: list[str]) -> None:
-        api = self._api()
-        wanted = {o.split(":", 1)[1] for o in objects if o.startswith("container:")}
-        labelled = _names(api.containers(all=True, filters={"label": names.LABEL_LAB}))
-        self._remove_containers([n for n in labelled if n in wanted], [])
-        wanted_nets = {o.split(":", 1)[1] for o in objects if o.startswith("network:")}
-        nets = {n["Name"] for n in api.networks(filters={"label": names.LABEL_LAB})}
-        self._remove_networks(nets & wanted_nets)
+        found = [Owned("container", name) for name in sorted(_names(api.containers(all=True, filters={"label": names.LABEL_LAB})))]
+        return [o for o in found if o not in claimed]
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _labelled_containers(self, instance: str) -> list[str]:
-        api = self._api()
-        return sorted(_names(api.containers(all=True, filters={"label": f"{names.LABEL_LAB}={instance}"})))
-
-    def _labelled_networks(self, instance: str) -> set[str]:
-        return {n["Name"] for n in self._api().networks(filters={"label": f"{names.LABEL_LAB}={instance}"})}
+    def _labelled_containers(self, instance: str, claimed: set[str]) -> list[str]:
+        """Containers with socklab's label: the instance's, and claimed ones (gc's orphans)."""
+        found = self._api().containers(all=True, filters={"label": names.LABEL_LAB})
+        return sorted(name for c in found for name in _names([c])
+                      if (c.get("Labels") or {}).get(names.LABEL_LAB) == instance or name in claimed)
 
     def _pids(self, containers: list[str]) -> dict[str, int]:
         """Init pid of each running container among these (inspected in parallel)."""
@@ -377,17 +346,6 @@ class DockerBackend:
 
         with cf.ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(containers)))) as pool:
             list(pool.map(remove, containers))
-
-    def _remove_networks(self, networks: set[str]) -> None:
-        import docker
-
-        for name in sorted(networks):
-            try:
-                self._api().remove_network(name)
-            except docker.errors.NotFound:
-                continue
-            except docker.errors.APIError as err:
-                raise InfrastructureError(f"docker could not remove network {name}: {_short(err)}") from None
 
 
 def _labels(plan: Plan, node: PlanNode) -> dict[str, str]:

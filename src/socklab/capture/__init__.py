@@ -100,23 +100,30 @@ Spec = tuple[CapturePoint, str, Path]
 
 
 def _start_rings(specs: list[Spec], captures: list[Capture]) -> None:
-    """Set the rings up side by side: each waits for an RCU grace period in the kernel (the
-    synchronize_net() of PACKET_RX_RING, 8-16 ms here), and concurrent waits share one."""
-    if len(specs) == 1:
-        captures.append(_start_ring(specs[0]))
-        return
+    captures.extend(side_by_side([lambda spec=spec: _start_ring(spec) for spec in specs], stop=Capture.stop))
+
+
+def side_by_side(starts: list, stop) -> list:
+    """Run the start functions at once and return their results in order; if one fails, `stop`
+    the others and raise. Rings are set up this way: each waits in the kernel for an RCU grace
+    period (the synchronize_net() of PACKET_RX_RING, 8-16 ms here), and waits at once share one."""
+    if len(starts) == 1:
+        return [starts[0]()]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(len(specs), 16), thread_name_prefix="socklab-capture-start") as pool:
-        futures = [pool.submit(_start_ring, spec) for spec in specs]
-    errors = []
+    with ThreadPoolExecutor(max_workers=min(len(starts), 16), thread_name_prefix="socklab-capture-start") as pool:
+        futures = [pool.submit(start) for start in starts]
+    started, errors = [], []
     for future in futures:
         try:
-            captures.append(future.result())
-        except BaseException as err:  # noqa: BLE001 - start all, keep those that started for the rollback
+            started.append(future.result())
+        except BaseException as err:  # noqa: BLE001 - start all, stop those that started, raise the first
             errors.append(err)
     if errors:
+        for thing in started:
+            stop(thing)
         raise errors[0]
+    return started
 
 
 def _start_ring(spec: Spec) -> Capture:

@@ -8,18 +8,22 @@ their blocks are written as they are retired (within RETIRE_MS), under one lock.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
-from socklab.capture import Where, default_ring_bytes
+from socklab.capture import Where, default_ring_bytes, side_by_side
 from socklab.capture.bpf import compile_filter
 from socklab.capture.files import Packet, PcapNgWriter, pcap_header, pcap_records
 from socklab.capture.ring import RingReader
 from socklab.errors import InfrastructureError
+from socklab.model.lab import CapturePoint
 
 
-def stream(points: list[Where], out: BinaryIO, count: int | None = None, pcapng: bool | None = None) -> int:
+def stream(points: list[Where], out: BinaryIO, count: int | None = None, pcapng: bool | None = None,
+           on_ready: Callable[[], None] | None = None) -> int:
     """Capture the points into `out` until `count` packets (or Ctrl-C, or the reader of `out`
-    goes away). pcapng when several points (or `pcapng=True`). Returns the packets written."""
+    goes away). pcapng when several points (or `pcapng=True`). `on_ready` is called once every
+    point is capturing. Returns the packets written."""
     pcapng = len(points) > 1 if pcapng is None else pcapng
     lock = threading.Lock()
     done = threading.Event()
@@ -48,13 +52,15 @@ def stream(points: list[Where], out: BinaryIO, count: int | None = None, pcapng:
         return sink
 
     idents = [writer.interface(str(p)) if writer is not None else 0 for p, _ in points]  # all IDBs before any packet
-    readers: list[RingReader] = []
+    def start(point: CapturePoint, netns: str, ident: int) -> RingReader:
+        program = compile_filter(point.filter) if point.filter else None
+        return RingReader(netns, point.iface, sink_for(ident), default_ring_bytes(point.buffer), program)
+
+    readers: list[RingReader] = side_by_side(
+        [lambda p=p, n=n, i=i: start(p, n, i) for (p, n), i in zip(points, idents, strict=True)], RingReader.stop)
     try:
-        for (point, netns), ident in zip(points, idents, strict=True):
-            program = compile_filter(point.filter) if point.filter else None
-            readers.append(RingReader(netns, point.iface, sink_for(ident),
-                                      default_ring_bytes(point.buffer), program))
-        out.flush()
+        if on_ready is not None:
+            on_ready()
         while not done.wait(0.2):
             failed = next((r.error for r in readers if r.error is not None), None)
             if isinstance(failed, BrokenPipeError):

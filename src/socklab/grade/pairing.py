@@ -133,15 +133,21 @@ def reference_programs(lab: Lab, spec: GradingSpec, plan: PairingPlan) -> Refere
     return ReferencePrograms(source=source, files=plan.reference_files, steps=plan.reference_steps)
 
 
-def place_reference(source: Path, files: tuple[str, ...], workspace: Path) -> Path:
+def reference_folder(workspace: Path) -> Path:
     """Where reference programs go while they run: the one place that decides it.
 
     A folder beside the student's workspace (so a docker node, which sees the workspace's
     parent, sees it too), owned by root with mode 0700: student programs, which run under
-    their own uid and see only their workspace, can neither list nor read it. The runner
-    starts the reference steps in it and removes it after the run.
+    their own uid in a private view of their workspace only, can neither see nor read it;
+    the reference steps run in a view of this folder instead of the workspace
+    (grade/sandbox.py). The runner starts them in it and removes it after the run.
     """
-    folder = workspace.parent / f"{workspace.name}.reference"
+    return workspace.parent / f"{workspace.name}.reference"
+
+
+def place_reference(source: Path, files: tuple[str, ...], workspace: Path) -> Path:
+    """Copy the reference programs into reference_folder(workspace)."""
+    folder = reference_folder(workspace)
     folder.mkdir(mode=0o700)
     os.chown(folder, 0, 0)
     os.chmod(folder, 0o700)

@@ -113,11 +113,11 @@ class Sandbox:
             self.node_groups = {}
             self.limits_used = f"rlimit (no container cgroup: {err})"
 
-    def wrap(self, step: Step) -> list[str]:
+    def wrap(self, step: Step, where: Path) -> list[str]:
         student = step.id in self.student_steps
-        if not student:
-            if self.private_view and self.workspace is not None:
-                return self._view(step, LAB_CAPS)
+        if not student:  # the lab's programs, and reference peers (in a folder of their own)
+            if self.private_view:
+                return self._view(step, where, LAB_CAPS)
             return []
         caps = "+net_raw" if step.node in self.raw_nodes else ""
         lim = self.limits
@@ -128,7 +128,7 @@ class Sandbox:
             "--core=0", "--",
         ]
         if self.private_view and self.workspace is not None:
-            argv += self._view(step, None)
+            argv += self._view(step, self.workspace, None)
         return [
             *argv,
             "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
@@ -138,9 +138,8 @@ class Sandbox:
             *(["env", f"{STEP_MARK}={step.id}"] if self.backend == "docker" else []),
         ]
 
-    def _view(self, step: Step, caps: tuple[str, ...] | None) -> list[str]:
-        assert self.workspace is not None
-        argv, fd = view.bwrap_argv(self.workspace, step.node, caps)
+    def _view(self, step: Step, where: Path, caps: tuple[str, ...] | None) -> list[str]:
+        argv, fd = view.bwrap_argv(where, step.node, caps)
         self._fds.setdefault(step.id, []).append(fd)
         return argv
 

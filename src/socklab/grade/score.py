@@ -177,7 +177,7 @@ def _pairing_tests(lab: Lab, spec: GradingSpec, plan: PairingPlan, run: RunResul
             continue
         output = _related_output(expectation, steps, plan.reference_steps)
         feedback = "passed" if result.passed else "\n".join(x for x in (result.message, result.diff) if x)
-        if plan.mixed and not result.passed:
+        if plan.mixed and not result.passed and not result.skipped:
             feedback = f"{plan.words()}: {feedback}"
         tests.append(CheckGrade(**common, score=max_score if result.passed else 0.0, passed=result.passed,
                                 feedback=feedback, output="" if result.passed or result.skipped else output,

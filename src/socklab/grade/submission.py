@@ -10,7 +10,6 @@ never created, so nothing can point outside the submission's folder.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tarfile
 import zipfile
@@ -153,7 +152,3 @@ class _Writer:
                     self._too_big()
                 out.write(chunk)
                 self.written += len(chunk)
-
-
-def copy_files(source: Path, target: Path) -> None:
-    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))

@@ -7,7 +7,7 @@ at once or put on a timer heap (delay, jitter, rate, reordering). A control sock
 answers show/set/down/up/reset; every affected packet is appended to an events file.
 
 Reproducibility: each direction has its own random.Random seeded from (lab seed, link,
-end), and every frame that impairments apply to draws the same six numbers in the same
+end), and every frame that random impairments apply to draws the same six numbers in the same
 order, so the same sequence of frames meets the same fate whatever the timing. ARP and
 IPv6 neighbour discovery/MLD frames pass untouched and draw nothing: they come at moments
 the kernel chooses, and would otherwise shift the whole stream.
@@ -87,6 +87,7 @@ class Direction:
     def refresh(self) -> None:
         imp = self.imp
         self.active = any(imp.get(k) for k in FIELDS)
+        self.random = any(imp.get(k) for k in ("jitter", "loss", "duplicate", "reorder", "corrupt"))
         self.fast = not self.active and not self.faults and not self.down
 
     def describe(self) -> dict[str, Any]:
@@ -258,7 +259,7 @@ class Relay:
         imp = d.imp
         delay = imp["delay"]
         reorder = False
-        if d.active and not _is_control(frame):
+        if d.random and not _is_control(frame):  # delay or rate alone: nothing to draw
             rng = d.rng
             d.impaired += 1
             u_loss, u_dup, u_cor, u_pos, u_reo, u_jit = (rng.random() for _ in range(6))
@@ -437,6 +438,10 @@ def main(argv: list[str]) -> int:
     config = json.loads(open(argv[0]).read())
     from socklab import nsutil
 
+    if any(d["faults"] for d in config["directions"]):
+        import socklab.verify.match  # noqa: F401  (loaded while the lab is still being built)
+    if sys.stdin.readline().strip() != "go":  # the lab was not built: nothing to relay
+        return 0
     fd = nsutil.open_netns(config["netns"])
     nsutil.setns(fd)  # the whole process lives in the relay namespace: gc finds it there
     os.close(fd)

@@ -34,8 +34,10 @@ def control_path(instance: str) -> Path:
     return state.instance_dir(instance) / "relay.sock"
 
 
-def start_relay(lab, plan, record: state.Record) -> None:
-    """Start the one relay process of this instance and wait until it forwards."""
+def launch_relay(lab, plan, record: state.Record) -> subprocess.Popen:
+    """Start the instance's relay process early: it loads Python and its modules while the
+    backend builds the lab, then waits for start_relay (its start-up is most of what an
+    impaired lab adds to bring-up). Recorded in the ledger at once."""
     from socklab.impair.config import relay_config
 
     folder = state.instance_dir(plan.instance)
@@ -46,14 +48,24 @@ def start_relay(lab, plan, record: state.Record) -> None:
     env = {**os.environ, "PYTHONPATH": f"{SRC_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
     try:
         proc = subprocess.Popen([sys.executable, "-m", "socklab.impair.engine", str(config_file)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                 start_new_session=True, env=env)
     finally:
         log.close()
     record.pids.append(proc.pid)
     with state.locked():
         state.save(record)
-    assert proc.stdout is not None
+    return proc
+
+
+def start_relay(proc: subprocess.Popen, instance: str) -> None:
+    """Tell the launched relay its namespace exists, and wait until it forwards."""
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
     ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
     line = proc.stdout.readline() if ready else b""
     proc.stdout.close()
@@ -61,7 +73,8 @@ def start_relay(lab, plan, record: state.Record) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.wait()
-        tail = (folder / "relay.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        log = state.instance_dir(instance) / "relay.log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise InfrastructureError(f"the link relay did not start: {tail[0]}")
     # the child is reaped by whoever brings the lab down; don't leave a zombie here meanwhile
     proc.returncode = 0
@@ -72,9 +85,9 @@ def stop_relay(record: state.Record, timeout: float = 3.0) -> None:
     the kernel does after a SIGKILL) and wait for it; remove_relay kills what remains."""
     import signal
 
-    from socklab.backends.netns import _not_zombie
+    from socklab.backends.wiring import _not_zombie
 
-    paths = [nsutil.netns_path(n) for n in record.netns if names.is_relay_netns(n)]
+    paths = [nsutil.netns_path(n) for n in record.names("netns") if names.is_relay_netns(n)]
     pids = list(nsutil.pids_in_netns([p for p in paths if os.path.exists(p)]))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -91,9 +104,9 @@ def stop_relay(record: state.Record, timeout: float = 3.0) -> None:
 
 def remove_relay(record: state.Record) -> None:
     """Kill the relay (wherever the backend left it) and remove its namespace. Idempotent."""
-    from socklab.backends.netns import kill_processes
+    from socklab.backends.wiring import kill_processes
 
-    relay_ns = [n for n in record.netns if names.is_relay_netns(n)]
+    relay_ns = [n for n in record.names("netns") if names.is_relay_netns(n)]
     paths = [nsutil.netns_path(n) for n in relay_ns if os.path.exists(nsutil.netns_path(n))]
     kill_processes([], paths)
     for name in relay_ns:
