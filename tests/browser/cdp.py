@@ -26,7 +26,7 @@ from socklab.report.chromium import find_chromium, headless_args
 class Browser:
     """One headless Chromium with one page; use as a context manager (always killed at exit)."""
 
-    def __init__(self, width: int = 1280, height: int = 1600, timeout: float = 30.0):
+    def __init__(self, width: int = 1280, height: int = 1600, timeout: float = 90.0):
         self.width, self.height, self.timeout = width, height, timeout
         self.binary = find_chromium()
         self.proc: subprocess.Popen | None = None
