@@ -68,7 +68,7 @@ def test_hanging_step_is_killed_at_its_timeout_and_reported(tmp_path):
     assert result.steps[2].ok and "still running steps" in result.steps[2].stdout_tail
     assert result.steps[0].killed and result.steps[0].ok  # a server with exit_code: null may be killed
     assert not result.ok
-    leftover = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout
+    leftover = subprocess.run(["pgrep", "-f", "sleep 300$"], capture_output=True, text=True).stdout
     assert leftover == ""
 
 
@@ -159,7 +159,7 @@ def test_a_killed_run_leaves_nothing_gc_cannot_remove(tmp_path):
         proc = subprocess.Popen([*cli, "run", str(tmp_path / "slow"), "--name", name, "--runs-dir", str(tmp_path)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True).returncode:
+        while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", "sleep 30$"], capture_output=True).returncode:
             time.sleep(0.02)
         proc.send_signal(sig)
         proc.wait(timeout=20)
@@ -168,4 +168,4 @@ def test_a_killed_run_leaves_nothing_gc_cannot_remove(tmp_path):
             gc = subprocess.run([*cli, "gc"], env=env, capture_output=True, text=True)
             assert f"removed instance {name}" in gc.stdout  # ...but its owner is dead: gc may
         assert state.load(name) is None
-        assert subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True).returncode == 1
+        assert subprocess.run(["pgrep", "-f", "sleep 30$"], capture_output=True).returncode == 1
