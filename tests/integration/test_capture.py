@@ -127,13 +127,11 @@ def _ipv4(packets: list[tuple[bytes, int]]) -> list[tuple[bytes, int]]:
     return [p for p in packets if p[0][12:14] == b"\x08\x00"]
 
 
-def _by_sender(packets: list[tuple[bytes, int]]) -> dict[bytes, list[tuple[bytes, int]]]:
-    """Each direction in its order: frames sent and received on one interface reach two
-    sockets from two CPUs, so how the directions interleave may differ between them."""
-    found: dict[bytes, list[tuple[bytes, int]]] = {}
-    for p in packets:
-        found.setdefault(p[0][6:12], []).append(p)
-    return found
+def _same_records(packets: list[tuple[bytes, int]]) -> list[tuple[bytes, int]]:
+    """The records as a multiset: frames on one interface reach two capture sockets from two
+    CPUs (a process sending, a softirq acknowledging), so the order may differ between
+    them, never the frames or their bytes."""
+    return sorted(packets)
 
 
 def test_pcaps_match_tcpdump_record_for_record(lab, tmp_path):
@@ -155,7 +153,7 @@ def test_pcaps_match_tcpdump_record_for_record(lab, tmp_path):
         # an IPv6 or ARP packet of its own in between
         got, want = _ipv4(_packets(mine.path)), _ipv4(_packets(tcpdump.path))
         assert len(want) > 10
-        assert _by_sender(got) == _by_sender(want), f"{mine.point}: {len(got)} vs tcpdump's {len(want)} packets"
+        assert _same_records(got) == _same_records(want), f"{mine.point}: {len(got)} vs tcpdump's {len(want)} packets"
         assert any(length >= 1400 for _, length in got)  # full-size frames kept whole
     if shutil.which("tshark"):
         out = subprocess.run(["tshark", "-r", str(ours[0].path), "-T", "fields", "-e", "frame.len"],
