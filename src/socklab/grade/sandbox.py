@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from socklab.backends.netns import SYSTEM_PATH
 from socklab.errors import InfrastructureError
 from socklab.model.grading import Limits
 from socklab.model.lab import Step
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from socklab.steps import StepResult
 
 SANDBOX_UID_BASE = 61000
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LAB_CAPS = ("CAP_NET_RAW", "CAP_NET_BIND_SERVICE")
 STEP_MARK = "SOCKLAB_STEP"
 CGROUP_CPUS = 1.0  # a submission's programs share at most one core
