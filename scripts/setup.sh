@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(tcpdump iproute2 ethtool util-linux procps iputils-ping python3-venv python3-scapy)
 APT_PACKAGES+=(bubblewrap)   # sandbox: the private view around graded programs
 APT_PACKAGES+=(chromium)   # report: tests render report.html in headless Chromium; socklab graph -f png
+APT_PACKAGES+=(tshark)     # tests: socklab's pcaps and pcapngs must read back in Wireshark's reader
 if [ "$(id -u)" != 0 ]; then
   echo "socklab setup: run as root (network namespaces and captures need it)" >&2
   exit 1
