@@ -209,3 +209,19 @@ def test_unknown_keys_are_rejected_with_their_path(key):
     assert any(loc == f"0.packet.udp.{key}" for loc, _ in errors([item]))
     if key not in known:
         assert any(loc == f"0.{key}" for loc, _ in errors([one(packet={}, **{key: 1})]))
+
+
+@given(st.decimals(min_value=0, max_value=1000, places=3, allow_nan=False), st.sampled_from(["us", "ms", "s", "sec", "m", "min", ""]))
+def test_every_time_in_a_lab_file_has_one_grammar(number, unit):
+    """A step's timeout and a link's delay read the same text as the same number of seconds."""
+    from socklab.model.impair import parse_time
+    from socklab.model.values import parse_seconds
+
+    text = f"{number}{unit}"
+    seconds = parse_seconds(text)
+    assert seconds == pytest.approx(float(number) * {"us": 1e-6, "ms": 1e-3, "m": 60, "min": 60}.get(unit, 1.0))
+    if seconds <= 60:
+        assert parse_time(text) == seconds
+    else:
+        with pytest.raises(ValueError, match="more than a minute"):
+            parse_time(text)

@@ -12,24 +12,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from socklab.model.expectations import PacketMatch
+from socklab.model.values import parse_seconds
 
-_TIME_RE = re.compile(r"^\s*(-?)\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s)?\s*$")
 _PERCENT_RE = re.compile(r"^\s*(-?)\s*(\d+(?:\.\d*)?|\.\d+)\s*%?\s*$")
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmg]?)(bit|bps)(?:/s)?\s*$", re.IGNORECASE)
 
 
 def parse_time(v: Any) -> float:
-    """Seconds from 20ms, 1.5s, 300us or a plain number of seconds; never negative (0 is allowed)."""
-    if isinstance(v, bool):
-        raise ValueError("a time is like 20ms, 1.5s or 0")
-    if isinstance(v, int | float):
-        seconds = float(v)
-    else:
-        m = _TIME_RE.match(str(v))
-        if not m:
-            raise ValueError(f"{v!r} is not a time (like 20ms, 1.5s, 300us)")
-        seconds = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3}.get(m.group(3) or "s", 1.0)
-        seconds = -seconds if m.group(1) else seconds
+    """Seconds for a delay or jitter (the lab file's one time grammar); 0 up to a minute."""
+    seconds = parse_seconds(v, "a time", "20ms, 1.5s, 300us")
     if seconds < 0:
         raise ValueError(f"{v} is negative; a delay is 0 or more")
     if seconds > 60:

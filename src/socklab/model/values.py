@@ -140,19 +140,29 @@ def _ip_flags(v: Any) -> int:
 
 IPFlags = Annotated[int, BeforeValidator(_ip_flags)]
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|m|min)?\s*$")
+_SECONDS_RE = re.compile(r"^\s*(-?)\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|sec|m|min)?\s*$")
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0}
+
+
+def parse_seconds(v: Any, what: str = "a duration", example: str = "2s, 500ms, 1.5s, 1m") -> float:
+    """Seconds from 300us, 20ms, 1.5s, 2sec, 1m or a plain number of seconds, sign kept.
+
+    The one grammar for times in a lab file; each kind of time (a step's timeout, a link's
+    delay) adds its own bounds on top.
+    """
+    if isinstance(v, bool):
+        raise ValueError(f"{what} is like {example}")
+    if isinstance(v, int | float):
+        return float(v)
+    m = _SECONDS_RE.match(str(v))
+    if not m:
+        raise ValueError(f"{v!r} is not {what} (like {example})")
+    seconds = float(m.group(2)) * _UNIT_SECONDS[m.group(3) or "s"]
+    return -seconds if m.group(1) else seconds
 
 
 def _duration(v: Any) -> float:
-    if isinstance(v, bool):
-        raise ValueError("a duration is like 2s, 500ms, 1.5s or 1m")
-    if isinstance(v, int | float):
-        seconds = float(v)
-    else:
-        m = _DURATION_RE.match(str(v))
-        if not m:
-            raise ValueError(f"{v!r} is not a duration (like 2s, 500ms, 1.5s, 1m)")
-        seconds = float(m.group(1)) * {"ms": 0.001, "m": 60, "min": 60}.get(m.group(2) or "s", 1.0)
+    seconds = parse_seconds(v)
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds
