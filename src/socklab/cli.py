@@ -368,15 +368,17 @@ def graph(
 def report(
     folder: Annotated[Path, _arg("A run folder (runs/<instance>-<timestamp>).")],
     open_: Annotated[bool, _opt("--open", help="Open it in a browser (without one, print where it is).")] = False,
+    everything: Annotated[bool, _opt("--all", help="Include checks a graded run's page hides from students.")] = False,
 ) -> None:
     """(Re)build a run folder's report.html: topology, timeline, packet ladders, expectations.
 
     run, grade and verify write it already; this rebuilds it (e.g. after an upgrade) from
-    the folder's files. The page is self-contained: it works offline and can be mailed.
+    the folder's files. The page is self-contained: it works offline and can be mailed. A
+    graded run's page leaves out the checks grading.visibility hides (--all keeps them).
     """
     from socklab.report import write_report
 
-    path = write_report(folder)
+    path = write_report(folder, everything=everything)
     print(path)
     if open_:
         from socklab.report.opener import open_in_browser

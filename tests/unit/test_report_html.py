@@ -167,3 +167,25 @@ def test_an_infrastructure_failure_still_gets_a_report(tmp_path):
     text = write_report(folder, results).read_text()
     assert 'id="verdict">ERROR' in text and "infrastructure failure: cannot create namespace" in text
     assert "cannot read pcap/missing.pcap" in text
+
+
+def test_a_graded_runs_page_keeps_hidden_checks_out_until_asked(tmp_path):
+    """tcp-hello's grading shows `close` only after the due date: a graded run's page (which
+    may be attached to a grade) leaves it out, packets included; --all is the teacher's view."""
+    import json
+
+    folder = fake_run_folder(tmp_path / "graded", "tcp-hello", tcp_hello_frames(), steps=TCP_HELLO_STEPS)
+    results = json.loads((folder / "results.json").read_text())
+    assert "close" in [e["id"] for e in results["expectations"]]
+    (folder / "results.json").write_text(json.dumps({**results, "sandbox": {"view": "bubblewrap"}}))
+
+    page = Page(write_report(folder).read_text())
+    shown = [a["data-expectation"] for a in page.with_class("exp")]
+    assert "close" not in shown and "handshake" in shown
+    assert "withheld" in page.ids and "after_due_date" in (folder / "report.html").read_text()
+
+    full = Page(write_report(folder, everything=True).read_text())
+    assert "close" in [a["data-expectation"] for a in full.with_class("exp")] and "withheld" not in full.ids
+
+    (folder / "results.json").write_text(json.dumps(results))  # the teacher's own run (no sandbox): all shown
+    assert "close" in [a["data-expectation"] for a in Page(write_report(folder).read_text()).with_class("exp")]

@@ -21,8 +21,12 @@ from pathlib import Path
 from typing import Any
 
 
-def write_report(folder: Path, results: dict[str, Any] | None = None, strict: bool = True) -> Path:
+def write_report(folder: Path, results: dict[str, Any] | None = None, strict: bool = True,
+                 everything: bool = False) -> Path:
     """(Re)build folder/report.html from the run folder's files; `results` overrides results.json.
+
+    A graded run's page leaves out the checks `grading.visibility` hides from students, unless
+    `everything` (`socklab report --all`, the teacher's full view).
 
     strict=False (run, grade, verify): a report that cannot be built must not cost the run
     its results, so the page then says why instead, and the error is not raised.
@@ -30,9 +34,9 @@ def write_report(folder: Path, results: dict[str, Any] | None = None, strict: bo
     from socklab.report.build import write_report as _write
 
     if strict:
-        return _write(folder, results)
+        return _write(folder, results, everything)
     try:
-        return _write(folder, results)
+        return _write(folder, results, everything)
     except Exception as err:  # the report is a view of the run: never let it fail the run
         from html import escape
 

@@ -55,6 +55,7 @@ class RunView:
     t0: float
     t1: float
     ladders: list[tuple[Conversation, str]] = field(default_factory=list)  # (conversation, its html)
+    withheld: dict[str, str] = field(default_factory=dict)  # expectation id -> its visibility, not shown here
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -64,16 +65,34 @@ def _json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _topology(run: RunFolder, points: list[str]) -> tuple[str | None, str]:
-    """The run's lab drawn with its capture points marked, and the lab's description."""
+def _load(run: RunFolder) -> Any:
+    """The run's copy of its lab file (None when it is missing or no longer loads)."""
     from socklab.model.loader import load_lab
-    from socklab.report.topology import topology_svg
 
     try:
-        lab = load_lab(run.lab_file)
+        return load_lab(run.lab_file)
     except LabFileError:
+        return None
+
+
+def _topology(lab: Any, points: list[str]) -> tuple[str | None, str]:
+    """The run's lab drawn with its capture points marked, and the lab's description."""
+    from socklab.report.topology import topology_svg
+
+    if lab is None:
         return None, ""
     return topology_svg(lab, captured=frozenset(points)), lab.description
+
+
+def withheld(lab: Any, results: dict[str, Any]) -> dict[str, str]:
+    """Checks a graded run's report must not show: those whose `grading.visibility` is not
+    `visible`. The page may be attached to a grade, so it keeps to what the grade shows a
+    student; results.json (the teacher's record) keeps everything."""
+    grading = getattr(lab, "grading", None)
+    if grading is None or "sandbox" not in results:  # not a graded run: the teacher's own
+        return {}
+    seen = (grading.visibility.get(str(e.get("id")), grading.default_visibility) for e in results.get("expectations", []))
+    return {str(e.get("id")): v for e, v in zip(results.get("expectations", []), seen, strict=True) if v != "visible"}
 
 
 def _references(results: dict[str, Any], file_points: dict[str, str]) -> dict[str, set[int]]:
@@ -103,14 +122,20 @@ def _read_capture(folder: Path, point: str, info: dict[str, Any]) -> CaptureData
     return data
 
 
-def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
-    """Read what the report needs from a run folder (results may be given, e.g. by verify)."""
+def gather(folder: Path, results: dict[str, Any] | None = None, everything: bool = False) -> RunView:
+    """Read what the report needs from a run folder (results may be given, e.g. by verify).
+
+    A graded run's hidden checks are left out unless `everything` (the teacher's view)."""
     run = RunFolder(Path(folder).resolve())
     folder = run.path
     if results is None:
         results = _json(run.results)
         if not results:
             raise UsageError(f"{folder} is not a socklab run folder (no readable results.json)")
+    lab = _load(run)
+    hidden = {} if everything else withheld(lab, results)
+    if hidden:
+        results = {**results, "expectations": [e for e in results.get("expectations", []) if str(e.get("id")) not in hidden]}
     plan = _json(run.plan)
     names = Endpoints.from_plan(plan)
     captures = [_read_capture(folder, p, info or {}) for p, info in (results.get("captures") or {}).items()]
@@ -120,9 +145,9 @@ def gather(folder: Path, results: dict[str, Any] | None = None) -> RunView:
     faults = [f for f in (results.get("faults") or []) if isinstance(f, dict)]
     stamps += [float(f["time"]) for f in faults[:1] + faults[-1:] if isinstance(f.get("time"), int | float)]
     t0, t1 = (min(stamps), max(stamps)) if stamps else (0.0, 1.0)
-    topology, description = _topology(run, [c.point for c in captures])
+    topology, description = _topology(lab, [c.point for c in captures])
     view = RunView(folder, results, _json(run.manifest), topology, description, captures,
-                   _references(results, file_points), file_points, faults, names, t0, t1)
+                   _references(results, file_points), file_points, faults, names, t0, t1, withheld=hidden)
     for cap in captures:
         for conv in cap.conversations[: html.MAX_TABLE]:
             conv.resolve(names)
@@ -163,9 +188,9 @@ def render(view: RunView) -> str:
     return html.page(view, timeline)
 
 
-def write_report(folder: Path, results: dict[str, Any] | None = None) -> Path:
+def write_report(folder: Path, results: dict[str, Any] | None = None, everything: bool = False) -> Path:
     """Build and write folder/report.html (atomically: a reader never sees half a page)."""
-    view = gather(folder, results)
+    view = gather(folder, results, everything)
     target = RunFolder(view.folder).report
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     tmp.write_text(render(view), encoding="utf-8")
@@ -173,4 +198,4 @@ def write_report(folder: Path, results: dict[str, Any] | None = None) -> Path:
     return target
 
 
-__all__ = ["CaptureData", "RunView", "gather", "render", "write_report"]
+__all__ = ["CaptureData", "RunView", "gather", "render", "withheld", "write_report"]

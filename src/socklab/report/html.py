@@ -171,9 +171,13 @@ def header(view: RunView) -> str:
 
 def expectations(view: RunView) -> str:
     exps = view.results.get("expectations", [])
-    if not exps:
+    if not exps and not view.withheld:
         return '<h2 id="expectations">Expectations</h2><p>None were checked (the run stopped before verification, or the lab has none).</p>'
     parts = ['<h2 id="expectations">Expectations</h2>']
+    if view.withheld:
+        kinds = ", ".join(sorted(set(view.withheld.values())))
+        parts.append(f'<p class="withheld" id="withheld">{len(view.withheld)} more checks are not shown in this copy '
+                     f'(grading visibility: {escape(kinds)}); <code>socklab report --all</code> shows them.</p>')
     for e in exps:
         state = "error" if e.get("error") else "skipped" if e.get("skipped") else "pass" if e.get("passed") else "fail"
         eid = escape(str(e.get("id")))
