@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from socklab import nogc, nsutil
+from socklab import nsutil
 from socklab.backends.base import NodeAccess, Progress, no_progress
 from socklab.backends.wiring import hosts_file_path, kill_processes, wire_namespaces, write_hosts
 from socklab.errors import InfrastructureError
@@ -89,7 +89,7 @@ class NetnsBackend:
         # 10,000 nodes, and it delays the grace periods the unmounts wait for).
         held = nsutil.hold_all(paths)
         try:
-            with nogc.paused(), cf.ThreadPoolExecutor(max_workers=REMOVERS, thread_name_prefix="socklab-rm") as pool:
+            with cf.ThreadPoolExecutor(max_workers=REMOVERS, thread_name_prefix="socklab-rm") as pool:
                 list(pool.map(nsutil.remove_netns, namespaces))
         finally:
             nsutil.release_all(held)
