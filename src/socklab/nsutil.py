@@ -151,6 +151,24 @@ def remove_netns(name: str) -> bool:
     return True
 
 
+def hold_all(paths: list[str]) -> list[int]:
+    """Open fds to these namespaces (as many as the fd limit allows), for release_all() later."""
+    raise_fd_limit()
+    held = []
+    for path in paths:
+        try:
+            held.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:  # gone meanwhile, or out of fds: that one dies on its own
+            continue
+    return held
+
+
+def release_all(fds: list[int]) -> None:
+    """Close them back to back: namespaces with no other reference all die now, together."""
+    for fd in fds:
+        os.close(fd)
+
+
 def _remove_file(path: str) -> None:
     try:
         os.unlink(path)

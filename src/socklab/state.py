@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -105,7 +105,11 @@ def save(record: Record) -> None:
     path = _record_path(record.instance)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=1))
+    # By hand and without indent: asdict() deep-copies every Owned, and an indent makes json
+    # fall back to its Python encoder: 0.1 s per save of a 1000-node record, two per `up`.
+    data = {f.name: getattr(record, f.name) for f in fields(record)}
+    data["owned"] = [{"kind": o.kind, "name": o.name} for o in record.owned]
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
     os.replace(tmp, path)
 
 

@@ -150,11 +150,17 @@ def test_sigkill_at_random_points_of_up_then_gc_leaves_nothing(tmp_path):
     lab = _chain_lab(tmp_path, 150)
     rng = random.Random(1234)
     env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src")}
+    # kills spread over a whole `up` as long as it takes here (start-up included): a fixed
+    # window misses the middle once up gets faster, or the machine slower
+    t0 = time.monotonic()
+    subprocess.run([*SOCKLAB, "up", str(lab), "--name", "t-kill-timed"], env=env, capture_output=True, check=True)
+    took = time.monotonic() - t0
+    subprocess.run([*SOCKLAB, "down", "t-kill-timed"], env=env, capture_output=True, check=True)
     killed_midway = 0
     for cycle in range(20):
         proc = subprocess.Popen([*SOCKLAB, "up", str(lab), "--name", f"t-kill{cycle}"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, 0.7))
+        time.sleep(rng.uniform(0.3, 0.95) * took)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         gc = subprocess.run([*SOCKLAB, "gc"], env=env, capture_output=True, text=True)

@@ -28,6 +28,7 @@ def ref_veth(name, ns_fd, index, mac, mtu, peer_name, peer_ns_fd, peer_index, pe
     peer: dict = {"attrs": [("IFLA_IFNAME", peer_name), ("IFLA_NET_NS_FD", peer_ns_fd), ("IFLA_ADDRESS", peer_mac)]}
     if mtu:
         peer["attrs"].append(("IFLA_MTU", mtu))
+    peer["attrs"] += [("IFLA_NUM_TX_QUEUES", 1), ("IFLA_NUM_RX_QUEUES", 1)]
     peer["index"] = peer_index
     msg = ifinfmsg()
     msg["index"] = index
@@ -37,6 +38,7 @@ def ref_veth(name, ns_fd, index, mac, mtu, peer_name, peer_ns_fd, peer_index, pe
     ]
     if mtu:
         msg["attrs"].append(("IFLA_MTU", mtu))
+    msg["attrs"] += [("IFLA_NUM_TX_QUEUES", 1), ("IFLA_NUM_RX_QUEUES", 1)]
     return reference(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
 
 

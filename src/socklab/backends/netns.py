@@ -27,7 +27,7 @@ from socklab.state import Owned, Record
 ETC_NETNS = Path("/etc/netns")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SRC_DIR = Path(__file__).resolve().parents[2]
-REMOVERS = 16  # threads unmounting namespaces on down
+REMOVERS = 64  # threads unmounting namespaces on down (each waits for an RCU grace period; they share it)
 
 
 class NetnsBackend:
@@ -83,11 +83,16 @@ class NetnsBackend:
         paths = [nsutil.netns_path(n) for n in namespaces if os.path.exists(nsutil.netns_path(n))]
         kill_processes([*record.pids], paths)
         files = _Beside(_remove_paths, record.names("file"))  # other folders: in parallel
+        # Held open while unmounting, closed together after: the namespaces die at once, in one
+        # batch of the kernel's cleanup_net, instead of one by one as each unmount completes
+        # (each dying batch walks every live namespace: one by one is quadratic, 3 s of CPU at
+        # 10,000 nodes, and it delays the grace periods the unmounts wait for).
+        held = nsutil.hold_all(paths)
         try:
-            # Each unmount waits for an RCU grace period; concurrent ones share it (5x faster).
             with cf.ThreadPoolExecutor(max_workers=REMOVERS, thread_name_prefix="socklab-rm") as pool:
                 list(pool.map(nsutil.remove_netns, namespaces))
         finally:
+            nsutil.release_all(held)
             files.join()
         files.wait()
 
