@@ -1,11 +1,13 @@
-"""The `socklab` executable: `socklab --help` (and bare `socklab`) from a cache, the rest via cli.py.
+"""The `socklab` executable: its help screens from a cache (`socklab`, `--help`, `CMD --help`), the rest via cli.py.
 
 Why a cache: importing typer alone costs about 5x a bare interpreter start, and rendering
 its rich help (rich, markdown-it) as much again; the help of an unchanged socklab on an
 unchanged terminal is always the same text. So the first `--help` renders it with typer
 and keeps the exact bytes (and exit code) in __pycache__, keyed by socklab's sources, the
 interpreter, the terminal's width and colour settings; later ones print them with the
-standard library only. Any other command line goes to typer. Standard library only.
+standard library only. `socklab CMD --help` (or -h) is kept the same way, one file per
+command, but only once typer answered it with exit 0 (an unknown CMD is not kept). Any other
+command line goes to typer. Standard library only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import zlib
 
 HELP_ARGS = ([], ["--help"], ["-h"])
+HELP_OPTIONS = ("--help", "-h")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ENV = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
         "TYPER_USE_RICH", "_TYPER_FORCE_DISABLE_TERMINAL", "LANG", "LC_ALL")
@@ -74,7 +77,17 @@ def _serve(path: str) -> bool:
     raise SystemExit(int(code))
 
 
-def _render_and_keep(path: str) -> None:
+def _cached_help(args: list[str]) -> bool | None:
+    """Whether `args` asks for a help the cache may serve: True for socklab's own (kept whatever
+    its exit code: bare `socklab` exits 2), False for a command's (kept only after exit 0), else None."""
+    if args in HELP_ARGS:
+        return True
+    if len(args) == 2 and args[1] in HELP_OPTIONS and not args[0].startswith("-"):
+        return False
+    return None
+
+
+def _render_and_keep(path: str, any_code: bool = True) -> None:
     from socklab import cli
 
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
@@ -87,7 +100,7 @@ def _render_and_keep(path: str) -> None:
         raise
     finally:
         sys.stdout, sys.stderr = out.stream, err.stream
-        if isinstance(code, int | None):
+        if isinstance(code, int | None) and (any_code or not code):
             _keep(path, code or 0, b"".join(out.copy), b"".join(err.copy))
 
 
@@ -112,10 +125,11 @@ def _prune(cache: str) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:] in HELP_ARGS and not os.environ.get("SOCKLAB_NO_HELP_CACHE"):
+    kind = _cached_help(sys.argv[1:])
+    if kind is not None and not os.environ.get("SOCKLAB_NO_HELP_CACHE"):
         path = _cache_path()
         if not _serve(path):
-            _render_and_keep(path)
+            _render_and_keep(path, any_code=kind)
         return
     from socklab.cli import main as cli_main
 

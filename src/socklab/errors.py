@@ -1,6 +1,6 @@
 """One exception tree for socklab, one class per kind of failure.
 
-The CLI turns each into a one-line message and an exit code (the table is `socklab.cli.EXIT_CODES`);
+The CLI turns each into a one-line message and an exit code (the table is `socklab.exits.EXIT_CODES`);
 the library only raises, and never decides how a process exits.
 """
 

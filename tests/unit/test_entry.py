@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,35 @@ def test_bare_socklab_keeps_its_exit_code_and_other_commands_go_to_typer():
     assert (cached.stdout, cached.stderr.decode().split()[-1]) == (live.stdout, live.stderr.decode().split()[-1])
     other = _run(["schema"])
     assert other.returncode == 0 and b'"title"' in other.stdout and other.stderr.decode().split()[0] == "True"
+
+
+def test_a_command_s_help_is_served_from_the_cache_byte_for_byte():
+    for args in (["run", "--help"], ["grade", "-h"]):
+        live = _run(args, SOCKLAB_NO_HELP_CACHE="1")
+        assert live.stderr.decode().split()[-2:] == ["True", "0"]
+        _run(args)
+        cached = _run(args)
+        assert cached.stdout == live.stdout and f"Usage: socklab {args[0]}".encode() in cached.stdout
+        assert cached.stderr.decode().split()[-2:] == ["False", "0"], "the cached help must not import typer"
+
+
+def test_an_unknown_command_s_help_is_not_kept():
+    _run(["no-such-command", "--help"])
+    again = _run(["no-such-command", "--help"])
+    assert again.returncode == 0 and again.stderr.decode().split()[-2:] == ["True", "2"]
+    assert b"No such command" in again.stderr
+
+
+def test_a_changed_source_invalidates_a_kept_command_help(tmp_path: Path):
+    copy = tmp_path / "socklab"
+    shutil.copytree(SRC / "socklab", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    args, env = ["run", "--help"], {"PYTHONPATH": str(tmp_path)}
+    _run(args, **env)
+    before = _run(args, **env)
+    assert before.stderr.decode().split()[0] == "False" and b"Bring a lab up," in before.stdout
+    # the run command's help text, wherever cli keeps it, edited as a developer would
+    (source,) = [p for p in copy.glob("*.py") if "Bring a lab up," in p.read_text()]
+    source.write_text(source.read_text().replace("Bring a lab up,", "Bring a lab up (edited),"))
+    after = _run(args, **env)
+    assert after.stderr.decode().split()[0] == "True", "a changed source must render again"
+    assert b"Bring a lab up (edited)," in after.stdout and _run(args, **env).stdout == after.stdout

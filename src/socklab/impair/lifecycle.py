@@ -191,3 +191,18 @@ def parse_changes(values: dict[str, str | None]) -> dict[str, float]:
         first = err.errors()[0]
         raise UsageError(f"--{first['loc'][0]}: {first['msg'].removeprefix('Value error, ')}") from None
     return {k: getattr(parsed, k) for k in given}
+
+
+LINK_ACTIONS = ("show", "set", "down", "up", "reset")
+
+
+def link_changes(action: str, values: dict[str, str | None]) -> dict[str, float]:
+    """`socklab link`'s request checked: a known action, impairments given with set and only with set."""
+    if action not in LINK_ACTIONS:
+        raise UsageError(f"unknown action {action!r}: use show, set, down, up or reset")
+    changes = parse_changes(values)
+    if action == "set" and not changes:
+        raise UsageError("set needs at least one of --delay --jitter --loss --duplicate --reorder --corrupt --rate")
+    if action != "set" and changes:
+        raise UsageError(f"--delay, --loss... go with set, not {action}")
+    return changes

@@ -52,3 +52,9 @@ def render_graph(lab: Lab, fmt: str) -> bytes:
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose from {', '.join(FORMATS)}")
     return FORMATS[fmt](lab)
+
+
+def check_destination(fmt: str, output: Path | None, tty: bool) -> None:
+    """A PNG is not written to a terminal."""
+    if fmt == "png" and output is None and tty:
+        raise UsageError("a PNG is binary: give -o FILE.png (or pipe the output)")
