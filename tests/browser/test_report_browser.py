@@ -95,7 +95,7 @@ def test_png_drawing_is_a_real_picture(tmp_path):
 
 @pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0, reason="grading needs root (network namespaces)")
-def test_a_graded_submission_has_the_same_report(tmp_path):
+def test_a_graded_submission_has_the_report_its_grade_shows(tmp_path):
     from socklab.grade.batch import grade_many
     from socklab.model.loader import load_lab, shipped_labs_dir
     from socklab.verify.pcap import read_records
@@ -110,7 +110,9 @@ def test_a_graded_submission_has_the_same_report(tmp_path):
         verdict = "PASS" if saved["ok"] else ("ERROR" if saved.get("error") else "FAIL")
         assert browser.evaluate("document.getElementById('verdict').textContent") == verdict  # the run's own
         shown = browser.evaluate("Array.from(document.querySelectorAll('[data-expectation]')).map(e => e.dataset.expectation)")
-        assert shown == [e.id for e in lab.expect]
+        hidden = {i for i, v in lab.grading.visibility.items() if v != "visible"}  # tcp-hello: close, after the due date
+        assert hidden and shown == [e.id for e in lab.expect if e.id not in hidden]  # what the grade shows a student
+        assert browser.evaluate("document.getElementById('withheld') !== null")
         records, _ = read_records(folder / saved["captures"]["server:eth0"]["file"])
         assert browser.evaluate(f"{ARROWS}.length") == len(records)
         assert browser.errors() == []
