@@ -91,8 +91,8 @@ def withheld(lab: Any, results: dict[str, Any]) -> dict[str, str]:
     grading = getattr(lab, "grading", None)
     if grading is None or "sandbox" not in results:  # not a graded run: the teacher's own
         return {}
-    seen = (grading.visibility.get(str(e.get("id")), grading.default_visibility) for e in results.get("expectations", []))
-    return {str(e.get("id")): v for e, v in zip(results.get("expectations", []), seen, strict=True) if v != "visible"}
+    ids = (str(e.get("id")) for e in results.get("expectations", []))
+    return {i: v for i in ids if (v := grading.visibility.get(i, grading.default_visibility)) != "visible"}
 
 
 def _references(results: dict[str, Any], file_points: dict[str, str]) -> dict[str, set[int]]:
