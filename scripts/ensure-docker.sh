@@ -85,10 +85,17 @@ else
     {
         echo "---- $(date -Is) socklab ensure-docker starting dockerd ----"
     } >>"$LOG"
-    # setsid + nohup: the engine outlives this script and its terminal;
-    # fd 9 (the lock) must not leak into dockerd, or the lock would be held
-    # for as long as the engine runs.
-    setsid nohup dockerd >>"$LOG" 2>&1 </dev/null 9>&- &
+    # setsid + nohup: the engine outlives this script and its terminal. No
+    # descriptor but 0-2 may leak into dockerd (fd 9 is our lock; a caller's
+    # `flock FILE make test` holds another): any lock it inherited would be
+    # held for as long as the engine runs.
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            n=${fd##*/}
+            if (( n > 2 )); then eval "exec $n>&-"; fi
+        done
+        exec setsid nohup dockerd >>"$LOG" 2>&1 </dev/null
+    ) &
     pid=$!
     started=1
 fi
