@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from socklab.errors import LabFileError
 from socklab.model.loader import find_lab_file, load_lab, parse_lab
@@ -121,3 +123,14 @@ def test_schema_file_is_current():
 
     published = (LABS.parent / "schema" / "lab.schema.json").read_text()
     assert published == lab_schema_json(), "run: socklab schema > schema/lab.schema.json"
+
+
+@given(st.one_of(
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1), st.integers(22, 32)),
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1), st.integers(118, 128)),
+))
+def test_allocation_pool_yields_what_hosts_yields(net):
+    """The int pool the allocator walks is ipaddress's own hosts(), in the same order."""
+    from socklab.model.resolve import _host_ints
+
+    assert list(_host_ints(net)) == [int(a) for a in net.hosts()]

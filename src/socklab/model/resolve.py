@@ -142,28 +142,37 @@ def _check_declared_interfaces(spec: LabSpec, drafts: dict[tuple[str, str], _Dra
 
 
 def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
-    """Give addresses from link and switch subnets to interfaces that have none, in link order."""
-    taken = {str(a.ip) for ends in by_link.values() for d in ends for a in (*d.ipv4, *d.ipv6)}
-    pools: dict[tuple[str, int | str], Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
+    """Give addresses from link and switch subnets to interfaces that have none, in link order.
+
+    Addresses are handled as (version, int) here: building and printing ipaddress objects
+    was most of the load time of a 1000-node lab (issue 13).
+    """
+    taken = {(a.version, int(a)) for ends in by_link.values() for d in ends for a in (*d.ipv4, *d.ipv6)}
+    pools: dict[tuple[str, int | str], Iterator[int]] = {}
 
     def next_free(key: tuple[str, int | str], net: ipaddress.IPv4Network | ipaddress.IPv6Network, path: FieldPath):
-        pool = pools.setdefault(key, net.hosts())
+        pool = pools.get(key)
+        if pool is None:
+            pool = pools[key] = _host_ints(net)
         for addr in pool:
-            if str(addr) not in taken:
-                taken.add(str(addr))
-                return ipaddress.ip_interface((addr, net.prefixlen))  # no string to parse again
+            if (net.version, addr) not in taken:
+                taken.add((net.version, addr))
+                return ipaddress.ip_interface((addr, net.prefixlen))  # from an int: nothing to parse
         raise ResolveError(path, f"subnet {net} has no free address left")
 
+    nodes = spec.nodes
     for i, link in enumerate(spec.links):
-        for draft in sorted(by_link[i], key=lambda d: _end_index(spec, d, i)):
-            node = spec.nodes[draft.node]
-            if node.kind == "switch":
+        ends = by_link[i]
+        if ends[0].node != link.endpoints[0].partition(":")[0]:
+            ends = ends[::-1]  # in endpoint order
+        for draft in ends:
+            if nodes[draft.node].kind == "switch":
                 continue
-            peer = spec.nodes[draft.peer[0]]
+            peer = nodes[draft.peer[0]]
             lan4 = peer.subnet if peer.kind == "switch" else None
             lan6 = peer.subnet6 if peer.kind == "switch" else None
-            sources4 = [(("link", i), link.subnet, ("links", i, "subnet")), (("switch", draft.peer[0]), lan4, ("nodes", draft.peer[0], "subnet"))]
-            sources6 = [(("link6", i), link.subnet6, ("links", i, "subnet6")), (("switch6", draft.peer[0]), lan6, ("nodes", draft.peer[0], "subnet6"))]
+            sources4 = ((("link", i), link.subnet, ("links", i, "subnet")), (("switch", draft.peer[0]), lan4, ("nodes", draft.peer[0], "subnet")))
+            sources6 = ((("link6", i), link.subnet6, ("links", i, "subnet6")), (("switch6", draft.peer[0]), lan6, ("nodes", draft.peer[0], "subnet6")))
             for key, net, path in sources4:
                 if net is not None:
                     _must_fit(draft, draft.ipv4, net, path)
@@ -176,9 +185,14 @@ def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
                         draft.ipv6.append(next_free(key, net, path))
 
 
-def _end_index(spec: LabSpec, draft: _Draft, link: int) -> int:
-    first = spec.links[link].endpoints[0].partition(":")[0]
-    return 0 if draft.node == first else 1
+def _host_ints(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Iterator[int]:
+    """The addresses `net.hosts()` yields, in its order, as ints (no object per address)."""
+    first, last = int(net.network_address), int(net.broadcast_address)
+    if net.prefixlen >= net.max_prefixlen - 1:  # /31, /32, /127, /128: every address is a host
+        return iter(range(first, last + 1))
+    if net.version == 4:  # neither the network nor the broadcast address
+        return iter(range(first + 1, last))
+    return iter(range(first + 1, last + 1))  # IPv6: all but the Subnet-Router anycast address
 
 
 def _must_fit(draft: _Draft, addrs: list, net: ipaddress.IPv4Network | ipaddress.IPv6Network, path: FieldPath) -> None:
@@ -194,17 +208,18 @@ def _iface_path(draft: _Draft) -> FieldPath:
 
 
 def _check_addresses(spec: LabSpec, drafts: dict[tuple[str, str], _Draft]) -> None:
-    seen: dict[str, tuple[str, str]] = {}
+    seen: dict[tuple[int, int], tuple[str, str]] = {}
     for key, draft in drafts.items():
         for addr in (*draft.ipv4, *draft.ipv6):
-            ip = str(addr.ip)
-            if addr.ip == addr.network.network_address and addr.network.prefixlen < addr.max_prefixlen - 1:
+            net = addr.network
+            ip = (addr.version, int(addr))
+            if ip[1] == int(net.network_address) and net.prefixlen < addr.max_prefixlen - 1:
                 raise ResolveError(_iface_path(draft), f"{addr} of {draft.node}:{draft.name} is a network address, not a host address")
             if ip in seen:
                 other = seen[ip]
                 raise ResolveError(
                     _iface_path(draft),
-                    f"duplicate address {ip}: on {other[0]}:{other[1]} and {draft.node}:{draft.name}",
+                    f"duplicate address {addr.ip}: on {other[0]}:{other[1]} and {draft.node}:{draft.name}",
                 )
             seen[ip] = key
     for key, draft in drafts.items():
