@@ -187,7 +187,8 @@ def _allocate(spec: LabSpec, by_link: dict[int, list[_Draft]]) -> None:
 
 def _host_ints(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Iterator[int]:
     """The addresses `net.hosts()` yields, in its order, as ints (no object per address)."""
-    first, last = int(net.network_address), int(net.broadcast_address)
+    first = int(net.network_address)
+    last = first + (1 << (net.max_prefixlen - net.prefixlen)) - 1
     if net.prefixlen >= net.max_prefixlen - 1:  # /31, /32, /127, /128: every address is a host
         return iter(range(first, last + 1))
     if net.version == 4:  # neither the network nor the broadcast address
