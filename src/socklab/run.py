@@ -108,13 +108,26 @@ def run_lab(
     result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder.path)
     t0 = time.perf_counter()
     existing = _running(instance)
-    deployment = existing or up(lab, backend=backend, name=instance, progress=progress, persistent=keep)
+    early: list[PreparedRings] = []
+
+    def prepare(netns_path: Callable[[str], str]) -> None:
+        early.append(PreparedRings([(c, netns_path(c.node)) for c in lab.captures]))
+
+    try:
+        # each capture ring's kernel set-up (an RCU grace period) overlaps the rest of up and the
+        # workspace's preparation, from the moment the namespaces exist: capture start only binds
+        deployment = existing or up(lab, backend=backend, name=instance, progress=progress, persistent=keep,
+                                    on_namespaces=prepare if lab.captures else None)
+    except BaseException:
+        for prepared in early:
+            prepared.close()
+        raise
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
-    prepared = None
+    prepared = early[0] if early else None
     try:
-        # the rings' kernel set-up (an RCU grace period) overlaps the workspace's: capture start only binds
-        prepared = PreparedRings([(c, deployment.netns_path(c.node)) for c in lab.captures])
+        if prepared is None:  # an instance already up, or a backend that does not report its namespaces
+            prepared = PreparedRings([(c, deployment.netns_path(c.node)) for c in lab.captures])
         _execute(lab, deployment, folder, result, submission, sandbox, on_step, reference, prepared)
     finally:
         if prepared is not None:
