@@ -12,12 +12,16 @@ datagrams. A benchmark, not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import queue
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import socklab  # noqa: E402
 import socklab.run  # noqa: E402
 from socklab.capture import PreparedRings, start_captures, stop_captures  # noqa: E402
+from socklab.capture.ring import close_later as _close_later  # noqa: E402
 from socklab.model.lab import CapturePoint  # noqa: E402
 from socklab.model.loader import load_lab, parse_lab  # noqa: E402
 from socklab.verify.pcap import read_records  # noqa: E402
@@ -51,10 +56,13 @@ BLASTER = textwrap.dedent("""
 
 
 def start_stop(dep, engine: str, tmp: Path, cycles: int, nodes: tuple[str, ...],
-               prepare: bool = False) -> tuple[float, float, float | None]:
-    """Median start, stop and (with `prepare`) preparation of the points, in ms, one datagram in between."""
+               prepare: bool = False) -> tuple[float, ...]:
+    """Medians in ms, one datagram between start and stop: start, stop, preparation (with
+    `prepare`; else nan) and the sockets' release after stop (off the critical path: the
+    kernel's grace periods, until this process has closed them)."""
     points = [(CapturePoint(n, "eth0"), dep.netns_path(n)) for n in nodes]
-    starts, stops, prepares = [], [], []
+    starts, stops, prepares, releases = [], [], [], []
+    base = _fds_after(None)
     for n in range(cycles):
         prepared = None
         if prepare:
@@ -69,10 +77,45 @@ def start_stop(dep, engine: str, tmp: Path, cycles: int, nodes: tuple[str, ...],
         dep.exec("client", ["true"])
         t = time.perf_counter()
         stop_captures(caps)
-        stops.append(time.perf_counter() - t)
-        time.sleep(0.03)  # the sockets' releases (two grace periods) end before the next cycle
-    ms = [statistics.median(v) * 1000 if v else None for v in (starts, stops, prepares)]
-    return ms[0], ms[1], ms[2]
+        stopped = time.perf_counter()
+        stops.append(stopped - t)
+        _fds_after(base)  # the next cycle starts once the last one's sockets are released
+        releases.append(time.perf_counter() - stopped)
+    return tuple(statistics.median(v) * 1000 if v else float("nan") for v in (starts, stops, prepares, releases))
+
+
+def _fds_after(base: int | None, timeout: float = 2.0) -> int:
+    """This process's open descriptors, once they are down to `base` (None: once they stop changing)."""
+    deadline, count = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        now = len(os.listdir("/proc/self/fd"))
+        if (base is not None and now <= base) or (base is None and now == count):
+            return now
+        count = now
+        time.sleep(0.0005 if base is not None else 0.1)
+    return count
+
+
+@contextlib.contextmanager
+def _one_closer():
+    """Sockets closed one after the other by one thread, as before (their grace periods queue)."""
+    from socklab.capture import ring
+
+    closing: queue.SimpleQueue = queue.SimpleQueue()
+
+    def close_forever() -> None:
+        while (item := closing.get()) is not None:
+            ring._close_now(*item)
+
+    closer = threading.Thread(target=close_forever, daemon=True)
+    closer.start()
+    ring.close_later = lambda sock, fd=None: closing.put((sock, fd))
+    try:
+        yield
+    finally:
+        ring.close_later = _close_later
+        closing.put(None)
+        closer.join()
 
 
 class _OnTheSpot(PreparedRings):
@@ -122,26 +165,28 @@ def main() -> None:
     parser.add_argument("--engines", default="tcpdump,ring", help="before,after")
     args = parser.parse_args()
     engines = args.engines.split(",")
-    rows = [(e, False) for e in engines] + ([("ring", True)] if "ring" in engines else [])
+    rows = [(e, e, False) for e in engines]
+    if "ring" in engines:
+        rows += [("ring prepared", "ring", True), ("prepared, 1 closer", "ring", True)]
     timing = {}
     with tempfile.TemporaryDirectory() as tmp, socklab.up(parse_lab(LAB), name="bench-capture") as dep:
         # the server drops everything (no listener, ICMP errors rate-limited): the capture must still see it all
         dep.exec("server", ["sysctl", "-qw", "net.ipv4.icmp_ratelimit=1000"])
         dep.exec("client", ["ping", "-c1", "192.168.11.11"])
         for nodes in (("server",), ("server", "client")):
-            for engine, prepare in rows:
-                timing[engine, prepare, len(nodes)] = start_stop(dep, engine, Path(tmp), args.cycles, nodes, prepare)
+            for name, engine, prepare in rows:
+                with _one_closer() if name == "prepared, 1 closer" else contextlib.nullcontext():
+                    timing[name, len(nodes)] = start_stop(dep, engine, Path(tmp), args.cycles, nodes, prepare)
         blasts: dict[str, list[tuple[int, int, int]]] = {e: [] for e in engines}
         for _ in range(args.runs):  # interleaved: both engines see the same machine
             for engine in engines:
                 blasts[engine].append(blast(dep, engine, Path(tmp), args.seconds, args.senders))
         runs = lab_runs(Path(tmp), args.lab_runs) if args.lab_runs else {}
     print(f"capture start + stop, median of {args.cycles} (ms)")
-    print(f"{'engine':<15}{'points':>7}{'start':>8}{'stop':>8}{'per point':>11}  prepared off the critical path")
-    for (engine, prepare, n), (start, stop, prepared) in timing.items():
-        name = "ring prepared" if prepare else engine
-        off = f"{prepared:.1f}" if prepared is not None else "-"
-        print(f"{name:<15}{n:>7}{start:>8.1f}{stop:>8.1f}{(start + stop) / n:>11.1f}  {off}")
+    print(f"{'engine':<15}{'points':>7}{'start':>8}{'stop':>8}{'per point':>11}"
+          "  | off the critical path: prepared, released after stop")
+    for (name, n), (start, stop, prepared, released) in timing.items():
+        print(f"{name:<15}{n:>7}{start:>8.1f}{stop:>8.1f}{(start + stop) / n:>11.1f}  | {prepared:8.1f} {released:8.1f}")
     if runs:
         print(f"\nrun_lab(tcp-hello), 1 capture point, median of {args.lab_runs} (ms)")
         print(f"{'rings':<13}{'up':>7}{'capture_start':>15}{'capture_stop':>14}{'down':>7}{'total':>8}")

@@ -284,10 +284,10 @@ def close_later(sock: socket.socket, fd: int | None = None) -> None:
     The close begins as soon as a capture is flushed, so it is over by the time a short
     process exits (an exiting process would otherwise wait for it in the kernel).
     """
-    threading.Thread(target=_close, args=(sock, fd), name="socklab-capture-close", daemon=True).start()
+    threading.Thread(target=_close_now, args=(sock, fd), name="socklab-capture-close", daemon=True).start()
 
 
-def _close(sock: socket.socket, fd: int | None) -> None:
+def _close_now(sock: socket.socket, fd: int | None) -> None:
     sock.close()
     if fd is not None:
         os.close(fd)
