@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import queue
 import shutil
 import statistics
@@ -57,12 +56,9 @@ BLASTER = textwrap.dedent("""
 
 def start_stop(dep, engine: str, tmp: Path, cycles: int, nodes: tuple[str, ...],
                prepare: bool = False) -> tuple[float, ...]:
-    """Medians in ms, one datagram between start and stop: start, stop, preparation (with
-    `prepare`; else nan) and the sockets' release after stop (off the critical path: the
-    kernel's grace periods, until this process has closed them)."""
+    """Median start, stop and (with `prepare`; else nan) preparation, in ms, one datagram in between."""
     points = [(CapturePoint(n, "eth0"), dep.netns_path(n)) for n in nodes]
-    starts, stops, prepares, releases = [], [], [], []
-    base = _fds_after(None)
+    starts, stops, prepares = [], [], []
     for n in range(cycles):
         prepared = None
         if prepare:
@@ -77,23 +73,42 @@ def start_stop(dep, engine: str, tmp: Path, cycles: int, nodes: tuple[str, ...],
         dep.exec("client", ["true"])
         t = time.perf_counter()
         stop_captures(caps)
-        stopped = time.perf_counter()
-        stops.append(stopped - t)
-        _fds_after(base)  # the next cycle starts once the last one's sockets are released
-        releases.append(time.perf_counter() - stopped)
-    return tuple(statistics.median(v) * 1000 if v else float("nan") for v in (starts, stops, prepares, releases))
+        stops.append(time.perf_counter() - t)
+        time.sleep(0.05)  # the sockets' releases (two grace periods each) end before the next cycle
+    return tuple(statistics.median(v) * 1000 if v else float("nan") for v in (starts, stops, prepares))
 
 
-def _fds_after(base: int | None, timeout: float = 2.0) -> int:
-    """This process's open descriptors, once they are down to `base` (None: once they stop changing)."""
-    deadline, count = time.monotonic() + timeout, -1
-    while time.monotonic() < deadline:
-        now = len(os.listdir("/proc/self/fd"))
-        if (base is not None and now <= base) or (base is None and now == count):
-            return now
-        count = now
-        time.sleep(0.0005 if base is not None else 0.1)
-    return count
+CHILD = """
+import sys, time
+from pathlib import Path
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import contextlib
+import capture as bench
+from socklab.capture import PreparedRings, start_captures, stop_captures
+from socklab.model.lab import CapturePoint
+points = [(CapturePoint(node, "eth0"), path) for node, path in zip(sys.argv[5::2], sys.argv[6::2])]
+if sys.argv[4] == "no capture":
+    points = []
+with bench._one_closer() if sys.argv[4] == "serial" else contextlib.nullcontext():
+    caps = start_captures(points, Path(sys.argv[3]), prepared=PreparedRings(points))
+    stop_captures(caps)
+    print(time.monotonic(), flush=True)
+"""
+
+
+def exit_wait(dep, tmp: Path, nodes: tuple[str, ...], closer: str, runs: int) -> float:
+    """Median ms from stop_captures returning to the process's exit as its parent sees it: an exiting
+    process first waits, in the kernel, for the releases (grace periods) its threads have begun."""
+    src, here = Path(__file__).resolve().parents[1] / "src", Path(__file__).resolve().parent
+    argv = [sys.executable, "-c", CHILD, str(src), str(here), str(tmp / "exit"), closer]
+    argv += [x for n in nodes for x in (n, dep.netns_path(n))]
+    waits = []
+    for _ in range(runs):
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        stopped = float(child.stdout.readline())
+        child.wait()
+        waits.append(time.monotonic() - stopped)
+    return statistics.median(waits) * 1000
 
 
 @contextlib.contextmanager
@@ -114,8 +129,7 @@ def _one_closer():
         yield
     finally:
         ring.close_later = _close_later
-        closing.put(None)
-        closer.join()
+        closing.put(None)  # not joined: at exit, a process does not wait for a daemon thread's queue
 
 
 class _OnTheSpot(PreparedRings):
@@ -161,13 +175,13 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=2, help="parallel sender processes")
     parser.add_argument("--runs", type=int, default=5, help="blasts per engine")
     parser.add_argument("--cycles", type=int, default=20, help="start/stop cycles per engine")
+    parser.add_argument("--exits", type=int, default=10, help="child processes per way of closing")
     parser.add_argument("--lab-runs", type=int, default=10, help="run_lab(tcp-hello) runs per way")
     parser.add_argument("--engines", default="tcpdump,ring", help="before,after")
     args = parser.parse_args()
     engines = args.engines.split(",")
-    rows = [(e, e, False) for e in engines]
-    if "ring" in engines:
-        rows += [("ring prepared", "ring", True), ("prepared, 1 closer", "ring", True)]
+    rows = [(e, e, False) for e in engines] + ([("ring prepared", "ring", True)] if "ring" in engines else [])
+    exits = {}
     timing = {}
     with tempfile.TemporaryDirectory() as tmp, socklab.up(parse_lab(LAB), name="bench-capture") as dep:
         # the server drops everything (no listener, ICMP errors rate-limited): the capture must still see it all
@@ -175,18 +189,24 @@ def main() -> None:
         dep.exec("client", ["ping", "-c1", "192.168.11.11"])
         for nodes in (("server",), ("server", "client")):
             for name, engine, prepare in rows:
-                with _one_closer() if name == "prepared, 1 closer" else contextlib.nullcontext():
-                    timing[name, len(nodes)] = start_stop(dep, engine, Path(tmp), args.cycles, nodes, prepare)
+                timing[name, len(nodes)] = start_stop(dep, engine, Path(tmp), args.cycles, nodes, prepare)
+            if "ring" in engines:
+                for closer in ("no capture", "serial", "per socket"):
+                    exits[closer, len(nodes)] = exit_wait(dep, Path(tmp), nodes, closer, args.exits)
         blasts: dict[str, list[tuple[int, int, int]]] = {e: [] for e in engines}
         for _ in range(args.runs):  # interleaved: both engines see the same machine
             for engine in engines:
                 blasts[engine].append(blast(dep, engine, Path(tmp), args.seconds, args.senders))
         runs = lab_runs(Path(tmp), args.lab_runs) if args.lab_runs else {}
     print(f"capture start + stop, median of {args.cycles} (ms)")
-    print(f"{'engine':<15}{'points':>7}{'start':>8}{'stop':>8}{'per point':>11}"
-          "  | off the critical path: prepared, released after stop")
-    for (name, n), (start, stop, prepared, released) in timing.items():
-        print(f"{name:<15}{n:>7}{start:>8.1f}{stop:>8.1f}{(start + stop) / n:>11.1f}  | {prepared:8.1f} {released:8.1f}")
+    print(f"{'engine':<15}{'points':>7}{'start':>8}{'stop':>8}{'per point':>11}  prepared off the critical path")
+    for (name, n), (start, stop, prepared) in timing.items():
+        print(f"{name:<15}{n:>7}{start:>8.1f}{stop:>8.1f}{(start + stop) / n:>11.1f}  {prepared:.1f}")
+    if exits:
+        print(f"\na process's exit after stop_captures (sockets' release), median of {args.exits} (ms)")
+        print(f"{'closing':<15}{'points':>7}{'exit wait':>11}")
+        for (closer, n), wait in exits.items():
+            print(f"{closer:<15}{n:>7}{wait:>11.1f}")
     if runs:
         print(f"\nrun_lab(tcp-hello), 1 capture point, median of {args.lab_runs} (ms)")
         print(f"{'rings':<13}{'up':>7}{'capture_start':>15}{'capture_stop':>14}{'down':>7}{'total':>8}")
