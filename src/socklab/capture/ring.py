@@ -77,9 +77,10 @@ class RingReader:
     off the caller's critical path (capture.PreparedRings does it in the background).
     `start(sink)` is then only bind(iface, ETH_P_ALL), a few microseconds: a socket that is
     not yet hooked needs no grace period to be hooked, and every packet from the moment
-    start returns lands in the ring. The socket belongs to the namespace it was opened in,
-    so start needs no setns. `stop()` flushes everything received until the call and sets
-    `dropped`; `close()` releases a ring that was prepared but never started.
+    start returns lands in the ring (the reader thread, started when prepared, already
+    waits on it). The socket belongs to the namespace it was opened in, so start needs no
+    setns. `stop()` flushes everything received until the call and sets `dropped`;
+    `close()` releases a ring that was prepared but never started.
     """
 
     def __init__(self, netns_path: str, iface: str, ring_bytes: int, program: Program | None = None,
@@ -102,6 +103,7 @@ class RingReader:
                 self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: receives nothing yet
             try:
                 self._setup(program, retire_ms)
+                self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             except BaseException:
                 self._close()
                 raise
@@ -109,28 +111,33 @@ class RingReader:
             raise InfrastructureError(f"cannot capture on {iface} in {netns_path}: {err.strerror or err}") from None
         finally:
             os.close(fd)
+        # the reader waits from now on (an empty ring wakes nobody): starting a thread can take a
+        # millisecond on a busy machine, and start() should not wait for that
+        self._thread = threading.Thread(target=self._run, name=f"socklab-capture-{iface}", daemon=True)
+        self._thread.start()
 
     def start(self, sink: Sink) -> RingReader:
-        """Bind to the interface and start the reader thread: capturing when this returns."""
-        if self._started or self._stopping:
-            raise RuntimeError("a ring starts once")
-        self.sink = sink
-        try:
-            self.sock.bind((self.iface, ETH_P_ALL))  # from here on every packet of the wire lands in the ring
-            hatype = self.sock.getsockname()[3]
-        except OSError as err:
+        """Bind to the interface: capturing when this returns."""
+        with self._lock:  # the reader drains under the lock: it sees sink and skip_outgoing set
+            if self._started or self._stopping:
+                raise RuntimeError("a ring starts once")
+            self.sink = sink
+            try:
+                self.sock.bind((self.iface, ETH_P_ALL))  # from here on every packet of the wire lands in the ring
+                hatype = self.sock.getsockname()[3]
+            except OSError as err:
+                error = InfrastructureError(f"cannot capture on {self.iface} in {self.netns_path}: "
+                                            f"{err.strerror or err}")
+            else:
+                error = None
+                if hatype not in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
+                    error = InfrastructureError(f"cannot capture on {self.iface}: link type {hatype} is not Ethernet")
+                self.skip_outgoing = hatype == ARPHRD_LOOPBACK  # lo shows each packet twice; libpcap drops one
+                self.linktype = LINKTYPE_ETHERNET
+                self._started = error is None
+        if error is not None:
             self.close()
-            raise InfrastructureError(f"cannot capture on {self.iface} in {self.netns_path}: "
-                                      f"{err.strerror or err}") from None
-        if hatype not in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
-            self.close()
-            raise InfrastructureError(f"cannot capture on {self.iface}: link type {hatype} is not Ethernet")
-        self.skip_outgoing = hatype == ARPHRD_LOOPBACK  # lo shows each packet twice; libpcap drops one
-        self.linktype = LINKTYPE_ETHERNET
-        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._started = True
-        self._thread = threading.Thread(target=self._run, name=f"socklab-capture-{self.iface}", daemon=True)
-        self._thread.start()
+            raise error
         return self
 
     def close(self) -> None:
@@ -139,8 +146,7 @@ class RingReader:
             if self._stopping:
                 return
             self._stopping = True
-            if self._wake is not None:
-                os.eventfd_write(self._wake, 1)
+            os.eventfd_write(self._wake, 1)
             self._close()
 
     def _setup(self, program: Program | None, retire_ms: int) -> None:
