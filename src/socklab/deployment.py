@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from socklab import names, nogc, nsutil, state
 from socklab.backends import get_backend
-from socklab.backends.base import Backend, NodeAccess, Progress, no_progress
+from socklab.backends.base import NAMESPACES, Backend, NodeAccess, Progress, no_progress
 from socklab.backends.wiring import kill_processes
 from socklab.errors import InfrastructureError, StateError, UsageError
 from socklab.model.lab import Lab
@@ -99,19 +99,28 @@ class Deployment:
         self.down()
 
 
+NetnsPaths = Callable[[str], str]
+"""node name -> the path of its network namespace (Deployment.netns_path, before there is a Deployment)."""
+
+
 def up(lab: Lab | str | Path, backend: str | None = None, name: str | None = None,
-       progress: Progress = no_progress, persistent: bool = True) -> Deployment:
+       progress: Progress = no_progress, persistent: bool = True,
+       on_namespaces: Callable[[NetnsPaths], None] | None = None) -> Deployment:
     """Bring a lab up. An interrupted or failed up removes everything it created.
 
     persistent=False ties the lab to this process: if it dies without bringing the lab
-    down (SIGKILL), `socklab gc` removes it.
+    down (SIGKILL), `socklab gc` removes it. `on_namespaces(netns_path)` is called once,
+    from this thread, as soon as every node's namespace exists (links and addresses are
+    made after it): work that needs only the namespaces can begin meanwhile (`socklab run`
+    prepares its capture rings). Backends that do not report their namespaces (docker)
+    never call it; if up then fails, the caller undoes what its callback began.
     """
     with nogc.paused():
-        return _up(lab, backend, name, progress, persistent)
+        return _up(lab, backend, name, progress, persistent, on_namespaces)
 
 
 def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: Progress,
-        persistent: bool) -> Deployment:
+        persistent: bool, on_namespaces: Callable[[NetnsPaths], None] | None = None) -> Deployment:
     if not isinstance(lab, Lab):
         from socklab.model.loader import load_lab
 
@@ -119,6 +128,8 @@ def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: 
     plan = make_plan(lab, name)
     impl = get_backend(backend or lab.backend)
     impl.check()
+    if on_namespaces is not None:
+        progress = _reporting_namespaces(progress, on_namespaces, lambda node: impl.netns_path(plan, node))
     record = state.Record(
         instance=plan.instance, lab=lab.name, lab_file=str(lab.source) if lab.source else None, backend=impl.name,
         persistent=persistent,
@@ -147,6 +158,21 @@ def _up(lab: Lab | str | Path, backend: str | None, name: str | None, progress: 
             destroy(record, impl)
         raise
     return Deployment(plan=plan, backend=impl, record=record, lab=lab)
+
+
+def _reporting_namespaces(progress: Progress, on_namespaces: Callable[[NetnsPaths], None],
+                          netns_path: NetnsPaths) -> Progress:
+    """`progress`, which also calls on_namespaces the first time the backend reports all its namespaces."""
+    called = False
+
+    def report(phase: str, done: int, total: int) -> None:
+        nonlocal called
+        progress(phase, done, total)
+        if phase == NAMESPACES and done == total and not called:
+            called = True
+            on_namespaces(netns_path)
+
+    return report
 
 
 def attach(instance: str) -> Deployment:

@@ -21,7 +21,7 @@ from typing import Any
 
 from socklab import __version__
 from socklab.backends.base import Progress, no_progress
-from socklab.capture import Capture, start_captures, stop_captures
+from socklab.capture import Capture, PreparedRings, start_captures, stop_captures
 from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError, SubmissionError, UsageError
@@ -108,12 +108,30 @@ def run_lab(
     result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder.path)
     t0 = time.perf_counter()
     existing = _running(instance)
-    deployment = existing or up(lab, backend=backend, name=instance, progress=progress, persistent=keep)
+    early: list[PreparedRings] = []
+
+    def prepare(netns_path: Callable[[str], str]) -> None:
+        early.append(PreparedRings([(c, netns_path(c.node)) for c in lab.captures]))
+
+    try:
+        # each capture ring's kernel set-up (an RCU grace period) overlaps the rest of up and the
+        # workspace's preparation, from the moment the namespaces exist: capture start only binds
+        deployment = existing or up(lab, backend=backend, name=instance, progress=progress, persistent=keep,
+                                    on_namespaces=prepare if lab.captures else None)
+    except BaseException:
+        for prepared in early:
+            prepared.close()
+        raise
     result.backend = deployment.backend.name
     result.timings["up"] = time.perf_counter() - t0
+    prepared = early[0] if early else None
     try:
-        _execute(lab, deployment, folder, result, submission, sandbox, on_step, reference)
+        if prepared is None:  # an instance already up, or a backend that does not report its namespaces
+            prepared = PreparedRings([(c, deployment.netns_path(c.node)) for c in lab.captures])
+        _execute(lab, deployment, folder, result, submission, sandbox, on_step, reference, prepared)
     finally:
+        if prepared is not None:
+            prepared.close()
         t1 = time.perf_counter()
         if not keep and existing is None:
             deployment.down()
@@ -135,7 +153,7 @@ def _running(instance: str) -> Deployment | None:
 
 def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, submission: Path | None,
              sandbox: Sandbox | None, on_step: Callable[[StepResult], None] | None,
-             reference: LabPrograms | None = None) -> None:
+             reference: LabPrograms | None = None, prepared: PreparedRings | None = None) -> None:
     folder.plan.write_text(dep.plan.to_json())
     shared = dep.workspace_root
     if sandbox is None and shared is None:
@@ -159,7 +177,9 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
     t = time.perf_counter()
     try:
         points = [(c, dep.netns_path(c.node)) for c in lab.captures]
-        captures = start_captures(points, folder) if points else []
+        captures = start_captures(points, folder, prepared=prepared) if points else []
+        if prepared is not None:
+            prepared.close()  # nothing else will use what is left
         result.timings["capture_start"] = time.perf_counter() - t
         t = time.perf_counter()
         timed = TimedSteps(runner, lab.scenario)

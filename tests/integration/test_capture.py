@@ -16,8 +16,9 @@ import pytest
 
 import socklab
 from socklab import nsutil
-from socklab.capture import start_captures, stop_captures
+from socklab.capture import PreparedRings, start_captures, stop_captures
 from socklab.capture.files import read_pcap
+from socklab.errors import InfrastructureError
 from socklab.model.lab import CapturePoint
 from socklab.model.loader import parse_lab
 from tests.conftest import needs_root
@@ -74,6 +75,74 @@ def test_the_last_packet_before_stop_is_always_in_the_pcap(lab, tmp_path):
             assert cap.dropped == 0 and cap.packets == len(packets) == run * 5 + 1, (run, cap)
             assert packets[-1][0].endswith(b"last of run %d" % run), (run, cap.point)
     sock.close()
+
+
+def test_a_prepared_ring_sees_the_first_packet_after_start_and_the_last_before_stop(lab, tmp_path):
+    sock = _socket_in(lab, "client")
+    sock.sendto(b"warm-up", (SERVER, 9))
+    for run in range(10):
+        with PreparedRings(_points(lab)) as prepared:
+            assert prepared.wait(5)
+            sock.sendto(b"before start %d" % run, (SERVER, 9))  # prepared is not capturing yet
+            caps = start_captures(_points(lab), tmp_path / str(run), prepared=prepared)
+            assert all(prepared.take(p, n) is None for p, n in _points(lab))  # the prepared rings were used
+        sock.sendto(b"first of run %d" % run, (SERVER, 9))  # no pause between the start and the send
+        for n in range(run * 3):
+            sock.sendto(b"middle %d" % n, (SERVER, 9))
+        sock.sendto(b"last of run %d" % run, (SERVER, 9))
+        stop_captures(caps)
+        for cap in caps:
+            packets = _packets(cap.path)
+            assert cap.dropped == 0 and cap.packets == len(packets) == run * 3 + 2, (run, cap)
+            assert packets[0][0].endswith(b"first of run %d" % run), (run, cap.point)
+            assert packets[-1][0].endswith(b"last of run %d" % run), (run, cap.point)
+    sock.close()
+
+
+def test_points_not_prepared_are_prepared_on_the_spot(lab, tmp_path):
+    server, client = _points(lab)
+    with PreparedRings([server]) as prepared:  # the client's ring is made by start_captures itself
+        caps = start_captures([server, client], tmp_path, prepared=prepared)
+    lab.exec("client", ["ping", "-c", "2", "-i", "0.01", SERVER], check=True)
+    stop_captures(caps)
+    assert [c.packets for c in caps] == [0, 0]  # "udp port 9": pings pass neither filter
+    sock = _socket_in(lab, "client")
+    caps = start_captures([server, client], tmp_path / "again")  # nothing prepared at all
+    sock.sendto(b"only", (SERVER, 9))
+    stop_captures(caps)
+    sock.close()
+    assert [c.packets for c in caps] == [1, 1]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _fds_back_to(count: int, timeout: float = 5.0) -> int:
+    """The number of open descriptors once the background closes (grace periods) are over."""
+    deadline = time.monotonic() + timeout
+    while _open_fds() > count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _open_fds()
+
+
+def test_prepared_rings_nobody_uses_are_closed(lab, tmp_path, monkeypatch):
+    import socklab.capture
+
+    made = []  # every ring stays referenced: only an explicit close gives its descriptors back
+    prepare = socklab.capture._prepare_ring
+    monkeypatch.setattr(socklab.capture, "_prepare_ring", lambda *where: made.append(prepare(*where)) or made[-1])
+    lab.exec("client", ["true"])
+    before = _fds_back_to(0, timeout=0.5)  # whatever earlier tests still had closing
+    PreparedRings(_points(lab)).close()  # closed while still preparing: released when ready
+    with PreparedRings(_points(lab)) as prepared:  # ready, never taken
+        assert prepared.wait(5)
+    with PreparedRings(_points(lab)) as prepared:  # the start fails: the prepared rings are released too
+        missing = (CapturePoint("server", "nope0"), lab.netns_path("server"))
+        with pytest.raises(InfrastructureError, match="nope0"):
+            start_captures([*_points(lab), missing], tmp_path, prepared=prepared)
+    assert len(made) == 7
+    assert _fds_back_to(before) == before
 
 
 def test_drops_are_counted_exactly_when_the_ring_is_too_small(lab, tmp_path):

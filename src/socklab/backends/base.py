@@ -13,6 +13,10 @@ from socklab.state import Owned, Record
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): the library reports, only the CLI draws."""
 
+NAMESPACES = "namespaces"
+"""The phase of creating the nodes' network namespaces: at done == total every one exists
+(netns_path names it), before any link is made (deployment.up's on_namespaces hangs on it)."""
+
 
 def no_progress(phase: str, done: int, total: int) -> None:
     return None

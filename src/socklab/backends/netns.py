@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from socklab import nsutil
-from socklab.backends.base import NodeAccess, Progress, no_progress
+from socklab.backends.base import NAMESPACES, NodeAccess, Progress, no_progress
 from socklab.backends.wiring import hosts_file_path, kill_processes, wire_namespaces, write_hosts
 from socklab.errors import InfrastructureError
 from socklab.names import instance_of_netns
@@ -68,7 +68,7 @@ class NetnsBackend:
                 for done, node in enumerate(plan.nodes, 1):
                     fds[node.name] = nsutil.create_netns(node.netns, mount_points)
                     if done % 50 == 0 or done == total:
-                        progress("namespaces", done, total)
+                        progress(NAMESPACES, done, total)
             wire_namespaces(plan, fds, progress)
         except OSError as err:
             raise InfrastructureError(f"building the lab failed: {err}") from None

@@ -10,6 +10,7 @@ traffic, record for record. tcpdump remains available as an engine for compariso
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from socklab.model.lab import CapturePoint
 if TYPE_CHECKING:
     from socklab.runfolder import RunFolder
 
-__all__ = ["BUFFER_KIB", "Capture", "default_ring_bytes", "live_argv", "start_captures", "stop_captures",
-           "tcpdump_argv"]
+__all__ = ["BUFFER_KIB", "Capture", "PreparedRings", "default_ring_bytes", "live_argv", "start_captures",
+           "stop_captures", "tcpdump_argv"]
 
 Where = tuple[CapturePoint, str]
 """A capture point and the path of its node's network namespace."""
@@ -74,11 +75,14 @@ class Capture:
 
 
 def start_captures(points: Iterable[Where], folder: RunFolder | Path, timeout: float = 5.0,
-                   engine: str | None = None) -> list[Capture]:
+                   engine: str | None = None, prepared: PreparedRings | None = None) -> list[Capture]:
     """Start a capture for each (point, netns_path); return once every one is capturing.
 
     Files go where the run folder says (`<node>-<iface>.pcap` in its pcap folder; a plain
     Path is that folder itself). `engine` "tcpdump" uses the previous engine (benches, tests).
+    Rings in `prepared` are used (waiting for them if they are still being prepared); a
+    point without one is prepared here, on the caller's path. What is not used stays in
+    `prepared` for its owner to close.
     """
     pcap_dir = folder if isinstance(folder, Path) else folder.pcap_dir
     pcap_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,7 @@ def start_captures(points: Iterable[Where], folder: RunFolder | Path, timeout: f
         if engine == "tcpdump":
             _start_tcpdump(specs, timeout, captures)
         else:
-            _start_rings(specs, captures)
+            _start_rings(specs, captures, prepared)
     except BaseException:
         stop_captures(captures)
         raise
@@ -97,18 +101,110 @@ def start_captures(points: Iterable[Where], folder: RunFolder | Path, timeout: f
 
 
 Spec = tuple[CapturePoint, str, Path]
+Key = tuple[str, str | None, int | None, str]
 
 
-def _start_rings(specs: list[Spec], captures: list[Capture]) -> None:
-    captures.extend(side_by_side([lambda spec=spec: _start_ring(spec) for spec in specs], stop=Capture.stop))
+def _key(point: CapturePoint, netns: str) -> Key:
+    return str(point), point.filter, point.buffer, netns  # CapturePoint's == ignores filter and buffer
+
+
+class PreparedRings:
+    """Rings for capture points, set up in the background before anyone asks for them.
+
+    Setting up a ring is the slow part of starting a capture (PACKET_RX_RING waits for an
+    RCU grace period, ~8 ms here), and a ring can be set up long before its capture starts
+    (capture.ring: it receives nothing until bound). `socklab run` creates this right after
+    the lab is up, so the wait overlaps preparing the workspace; start_captures then only
+    binds. Always `close()` it (or use it as a context manager): rings nobody took are
+    released, now or as soon as their preparation ends. A preparation that failed leaves no
+    ring: start_captures prepares that point again on the spot and reports its error.
+    """
+
+    def __init__(self, points: Iterable[Where], engine: str | None = None):
+        self._ready: dict[Key, object] = {}
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._closed = False
+        points = list(points)
+        if (engine or os.environ.get(ENGINE_ENV) or "ring") == "tcpdump" or not points:
+            self._done.set()
+            return
+        threading.Thread(target=self._prepare, args=(points,), name="socklab-capture-prepare", daemon=True).start()
+
+    def _prepare(self, points: list[Where]) -> None:
+        from socklab.capture.ring import RingReader
+
+        try:
+            readers = side_by_side([lambda where=where: _prepare_ring(*where) for where in points], RingReader.close)
+        except BaseException:  # noqa: BLE001 - start_captures prepares again and reports the error
+            readers = []
+        with self._lock:
+            if self._closed:
+                for reader in readers:
+                    reader.close()
+            else:
+                self._ready = {_key(*where): reader for where, reader in zip(points, readers, strict=False)}
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the preparation is over (within `timeout` seconds)."""
+        return self._done.wait(timeout)
+
+    def take(self, point: CapturePoint, netns: str):
+        """The prepared RingReader for this point (waiting for the preparation), or None."""
+        self._done.wait()
+        with self._lock:
+            return self._ready.pop(_key(point, netns), None)
+
+    def close(self) -> None:
+        """Release every ring nobody took; one still being prepared is released when ready."""
+        with self._lock:
+            self._closed = True
+            ready, self._ready = self._ready, {}
+        for reader in ready.values():
+            reader.close()
+
+    def __enter__(self) -> PreparedRings:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _prepare_ring(point: CapturePoint, netns: str):
+    from socklab.capture.bpf import compile_filter
+    from socklab.capture.ring import RingReader
+
+    program = compile_filter(point.filter) if point.filter else None
+    return RingReader(netns, point.iface, default_ring_bytes(point.buffer), program)
+
+
+def _start_rings(specs: list[Spec], captures: list[Capture], prepared: PreparedRings | None) -> None:
+    from socklab.capture.ring import RingReader
+
+    readers = {}
+    try:
+        if prepared is not None:
+            for point, netns, _ in specs:
+                reader = prepared.take(point, netns)
+                if reader is not None:
+                    readers[_key(point, netns)] = reader
+        missing = [(point, netns) for point, netns, _ in specs if _key(point, netns) not in readers]
+        made = side_by_side([lambda where=where: _prepare_ring(*where) for where in missing], RingReader.close)
+        readers.update({_key(*where): reader for where, reader in zip(missing, made, strict=True)})
+        for point, netns, path in specs:
+            captures.append(_start_ring(point, path, readers.pop(_key(point, netns))))
+    finally:
+        for reader in readers.values():  # prepared but not started: something failed
+            reader.close()
 
 
 def side_by_side(starts: list, stop) -> list:
     """Run the start functions at once and return their results in order; if one fails, `stop`
     the others and raise. Rings are set up this way: each waits in the kernel for an RCU grace
     period (the synchronize_net() of PACKET_RX_RING, 8-16 ms here), and waits at once share one."""
-    if len(starts) == 1:
-        return [starts[0]()]
+    if len(starts) <= 1:
+        return [start() for start in starts]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(len(starts), 16), thread_name_prefix="socklab-capture-start") as pool:
@@ -126,20 +222,16 @@ def side_by_side(starts: list, stop) -> list:
     return started
 
 
-def _start_ring(spec: Spec) -> Capture:
-    from socklab.capture.bpf import compile_filter
+def _start_ring(point: CapturePoint, path: Path, reader) -> Capture:
     from socklab.capture.files import pcap_header, pcap_records
-    from socklab.capture.ring import RingReader
 
-    point, netns, path = spec
-    program = compile_filter(point.filter) if point.filter else None
     out = open(path, "wb", buffering=0)
     try:
         out.write(pcap_header())
-        reader = RingReader(netns, point.iface, lambda packets: out.write(pcap_records(packets)),
-                            default_ring_bytes(point.buffer), program)
+        reader.start(lambda packets: out.write(pcap_records(packets)))
     except BaseException:
         out.close()
+        reader.close()
         raise
     return Capture(point=str(point), path=path, _engine=reader, _file=out)
 

@@ -54,7 +54,7 @@ def stream(points: list[Where], out: BinaryIO, count: int | None = None, pcapng:
     idents = [writer.interface(str(p)) if writer is not None else 0 for p, _ in points]  # all IDBs before any packet
     def start(point: CapturePoint, netns: str, ident: int) -> RingReader:
         program = compile_filter(point.filter) if point.filter else None
-        return RingReader(netns, point.iface, sink_for(ident), default_ring_bytes(point.buffer), program)
+        return RingReader(netns, point.iface, default_ring_bytes(point.buffer), program).start(sink_for(ident))
 
     readers: list[RingReader] = side_by_side(
         [lambda p=p, n=n, i=i: start(p, n, i) for (p, n), i in zip(points, idents, strict=True)], RingReader.stop)

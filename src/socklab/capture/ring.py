@@ -20,7 +20,6 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import queue
 import select
 import socket
 import struct
@@ -69,47 +68,86 @@ def geometry(ring_bytes: int) -> tuple[int, int]:
 
 
 class RingReader:
-    """An open, bound AF_PACKET socket with its ring, and the thread that empties the ring into `sink`.
+    """An AF_PACKET socket with its ring, and the thread that empties the ring into a sink.
 
-    Ready to capture when the constructor returns; `stop()` flushes everything received
-    until the call and sets `dropped`.
+    Two steps, because only the first is slow. The constructor *prepares*: it opens the
+    socket inside the node's namespace with protocol 0, which attaches it to nothing (it
+    receives no packet), and sets its version, filter and ring. PACKET_RX_RING waits in the
+    kernel for an RCU grace period (synchronize_net, 8-16 ms here), so preparing belongs
+    off the caller's critical path (capture.PreparedRings does it in the background).
+    `start(sink)` is then only bind(iface, ETH_P_ALL), a few microseconds: a socket that is
+    not yet hooked needs no grace period to be hooked, and every packet from the moment
+    start returns lands in the ring (the reader thread, started when prepared, already
+    waits on it). The socket belongs to the namespace it was opened in, so start needs no
+    setns. `stop()` flushes everything received until the call and sets `dropped`;
+    `close()` releases a ring that was prepared but never started.
     """
 
-    def __init__(self, netns_path: str, iface: str, sink: Sink, ring_bytes: int, program: Program | None = None,
+    def __init__(self, netns_path: str, iface: str, ring_bytes: int, program: Program | None = None,
                  retire_ms: int = RETIRE_MS):
-        self.sink = sink
+        self.iface, self.netns_path = iface, netns_path
+        self.sink: Sink | None = None
         self.dropped = 0
         self.packets = 0
         self.block_size, self.block_nr = geometry(ring_bytes)
         self._next = 0
         self._lock = threading.Lock()  # one drainer at a time (the thread, then stop())
         self._stopping = False
+        self._started = False
         self._frozen: float | None = None
+        self._wake: int | None = None
         self.error: BaseException | None = None  # what stopped the reader thread early (a closed pipe...)
         fd = nsutil.open_netns(netns_path)
         try:
             with nsutil.entered(fd):
                 self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: receives nothing yet
-                try:
-                    self.ifindex = socket.if_nametoindex(iface)
-                    self._setup(program, retire_ms)
-                    self.sock.bind((iface, ETH_P_ALL))  # from here on every packet of the wire lands in the ring
-                    hatype = self.sock.getsockname()[3]
-                    self.skip_outgoing = hatype == ARPHRD_LOOPBACK  # lo shows each packet twice; libpcap drops one
-                except BaseException:
-                    self.sock.close()
-                    raise
+            try:
+                self._setup(program, retire_ms)
+                self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            except BaseException:
+                self._close()
+                raise
         except OSError as err:
             raise InfrastructureError(f"cannot capture on {iface} in {netns_path}: {err.strerror or err}") from None
         finally:
             os.close(fd)
-        if hatype not in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
-            self._close()
-            raise InfrastructureError(f"cannot capture on {iface}: link type {hatype} is not Ethernet")
-        self.linktype = LINKTYPE_ETHERNET
-        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        # the reader waits from now on (an empty ring wakes nobody): starting a thread can take a
+        # millisecond on a busy machine, and start() should not wait for that
         self._thread = threading.Thread(target=self._run, name=f"socklab-capture-{iface}", daemon=True)
         self._thread.start()
+
+    def start(self, sink: Sink) -> RingReader:
+        """Bind to the interface: capturing when this returns."""
+        with self._lock:  # the reader drains under the lock: it sees sink and skip_outgoing set
+            if self._started or self._stopping:
+                raise RuntimeError("a ring starts once")
+            self.sink = sink
+            try:
+                self.sock.bind((self.iface, ETH_P_ALL))  # from here on every packet of the wire lands in the ring
+                hatype = self.sock.getsockname()[3]
+            except OSError as err:
+                error = InfrastructureError(f"cannot capture on {self.iface} in {self.netns_path}: "
+                                            f"{err.strerror or err}")
+            else:
+                error = None
+                if hatype not in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
+                    error = InfrastructureError(f"cannot capture on {self.iface}: link type {hatype} is not Ethernet")
+                self.skip_outgoing = hatype == ARPHRD_LOOPBACK  # lo shows each packet twice; libpcap drops one
+                self.linktype = LINKTYPE_ETHERNET
+                self._started = error is None
+        if error is not None:
+            self.close()
+            raise error
+        return self
+
+    def close(self) -> None:
+        """Release the socket and its ring without reading it (a prepared ring not needed after all)."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            os.eventfd_write(self._wake, 1)
+            self._close()
 
     def _setup(self, program: Program | None, retire_ms: int) -> None:
         s = self.sock
@@ -193,6 +231,9 @@ class RingReader:
 
     def stop(self) -> None:
         """Flush everything received until now (or until freeze()) into the sink; `dropped` becomes exact."""
+        if not self._started:
+            self.close()
+            return
         with self._lock:  # the thread is not draining; once it sees _stopping it leaves the ring alone
             if self._stopping:
                 return
@@ -234,30 +275,28 @@ class RingReader:
     def _close(self) -> None:
         ring = getattr(self, "ring", None)
         if ring is not None:
-            ring.close()
-        close_later(self.sock, getattr(self, "_wake", None))
-
-
-_closing: queue.SimpleQueue[tuple[socket.socket, int | None]] = queue.SimpleQueue()
-_closer: threading.Thread | None = None
+            ring.close()  # the mapping holds the socket's file: unmapped first, the close below releases it
+        close_later(self.sock, self._wake)
 
 
 def close_later(sock: socket.socket, fd: int | None = None) -> None:
-    """Close a packet socket off the caller's path: the kernel waits for an RCU grace period
-    (synchronize_net, 10-30 ms here) when it releases one, and nothing needs to wait for that."""
-    global _closer
-    _closing.put((sock, fd))
-    if _closer is None or not _closer.is_alive():
-        _closer = threading.Thread(target=_close_forever, name="socklab-capture-close", daemon=True)
-        _closer.start()
+    """Close a packet socket off the caller's path, on a thread of its own.
+
+    Releasing a packet socket with a ring waits for two RCU grace periods in the kernel
+    (synchronize_net when the ring is freed, then again when the socket goes: 20-30 ms
+    here), and nothing needs to wait for that. One thread per socket rather than one
+    serial closer: concurrent waits share grace periods, so two points close in the time
+    of one instead of queueing; a few threads for a few capture points cost ~0.1 ms each.
+    The close begins as soon as a capture is flushed, so it is over by the time a short
+    process exits (an exiting process would otherwise wait for it in the kernel).
+    """
+    threading.Thread(target=_close_now, args=(sock, fd), name="socklab-capture-close", daemon=True).start()
 
 
-def _close_forever() -> None:
-    while True:
-        sock, fd = _closing.get()
-        sock.close()
-        if fd is not None:
-            os.close(fd)
+def _close_now(sock: socket.socket, fd: int | None) -> None:
+    sock.close()
+    if fd is not None:
+        os.close(fd)
 
 
 class _Torn(Exception):
