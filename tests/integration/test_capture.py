@@ -61,24 +61,44 @@ def _packets(path: Path) -> list[tuple[bytes, int]]:
     return [(data, length) for _, _, data, length in read_pcap(path)[1]]
 
 
+def _receiver(dep) -> socket.socket:
+    """The server's port 9: a datagram read there has crossed the server's capture point.
+
+    A veth hands a frame to its peer through the receiving CPU's backlog, processed in a
+    softirq that may run after sendto() returns (on a loaded machine, in ksoftirqd): what the
+    sender sent is not yet on the receiving wire. What a program received always is.
+    """
+    sock = _socket_in(dep, "server")
+    sock.bind(("0.0.0.0", 9))
+    sock.settimeout(5)
+    return sock
+
+
+def _received(sock: socket.socket, last: bytes) -> None:
+    while sock.recv(2048) != last:
+        pass
+
+
 def test_the_last_packet_before_stop_is_always_in_the_pcap(lab, tmp_path):
-    sock = _socket_in(lab, "client")
+    sock, rx = _socket_in(lab, "client"), _receiver(lab)
     sock.sendto(b"warm-up", (SERVER, 9))  # ARP resolved before the first capture
     for run in range(20):
         caps = start_captures(_points(lab), tmp_path / str(run))
         for n in range(run * 5):
             sock.sendto(b"early %d" % n, (SERVER, 9))
         sock.sendto(b"last of run %d" % run, (SERVER, 9))
-        stop_captures(caps)  # no pause between the send and the stop
+        _received(rx, b"last of run %d" % run)  # the server has it: it crossed both capture points
+        stop_captures(caps)  # no pause between the receipt and the stop
         for cap in caps:
             packets = _packets(cap.path)
             assert cap.dropped == 0 and cap.packets == len(packets) == run * 5 + 1, (run, cap)
             assert packets[-1][0].endswith(b"last of run %d" % run), (run, cap.point)
     sock.close()
+    rx.close()
 
 
 def test_a_prepared_ring_sees_the_first_packet_after_start_and_the_last_before_stop(lab, tmp_path):
-    sock = _socket_in(lab, "client")
+    sock, rx = _socket_in(lab, "client"), _receiver(lab)
     sock.sendto(b"warm-up", (SERVER, 9))
     for run in range(10):
         with PreparedRings(_points(lab)) as prepared:
@@ -90,6 +110,7 @@ def test_a_prepared_ring_sees_the_first_packet_after_start_and_the_last_before_s
         for n in range(run * 3):
             sock.sendto(b"middle %d" % n, (SERVER, 9))
         sock.sendto(b"last of run %d" % run, (SERVER, 9))
+        _received(rx, b"last of run %d" % run)
         stop_captures(caps)
         for cap in caps:
             packets = _packets(cap.path)
@@ -97,6 +118,7 @@ def test_a_prepared_ring_sees_the_first_packet_after_start_and_the_last_before_s
             assert packets[0][0].endswith(b"first of run %d" % run), (run, cap.point)
             assert packets[-1][0].endswith(b"last of run %d" % run), (run, cap.point)
     sock.close()
+    rx.close()
 
 
 def test_points_not_prepared_are_prepared_on_the_spot(lab, tmp_path):
