@@ -58,8 +58,8 @@ def test_tcp_hello_runs_green_and_keeps_a_complete_run_folder(tmp_path):
 def test_hanging_step_is_killed_at_its_timeout_and_reported(tmp_path):
     lab = write_lab(tmp_path / "lab", PAIR.format(name="hang") + textwrap.dedent("""
         scenario:
-          - {id: server, node: b, run: "sleep 300", background: true, exit_code: null}
-          - {id: stuck, node: a, run: "sleep 300", timeout: 300ms}
+          - {id: server, node: b, run: "sleep 300.4817", background: true, exit_code: null}
+          - {id: stuck, node: a, run: "sleep 300.4817", timeout: 300ms}
           - {id: after, node: a, run: "echo still running steps"}
     """))
     result = run_lab(lab, name="t-run-hang", runs_dir=tmp_path / "runs")
@@ -68,7 +68,7 @@ def test_hanging_step_is_killed_at_its_timeout_and_reported(tmp_path):
     assert result.steps[2].ok and "still running steps" in result.steps[2].stdout_tail
     assert result.steps[0].killed and result.steps[0].ok  # a server with exit_code: null may be killed
     assert not result.ok
-    leftover = subprocess.run(["pgrep", "-f", "sleep 300$"], capture_output=True, text=True).stdout
+    leftover = subprocess.run(["pgrep", "-f", "sleep 300[.]4817$"], capture_output=True, text=True).stdout
     assert leftover == ""
 
 
