@@ -134,3 +134,32 @@ def test_allocation_pool_yields_what_hosts_yields(net):
     from socklab.model.resolve import _host_ints
 
     assert list(_host_ints(net)) == [int(a) for a in net.hosts()]
+
+
+_TRICKY_YAML = [
+    'a: &x {b: [1, 2.5, yes, ~, "s", 0x10, 2001-01-01]}\nc: *x\nd: {<<: *x, e: 3}\n',  # anchors, merge key
+    "x: !!set {a, b}\ny: !!binary aGk=\nz: !!str 12\n", "1: one\n2: [two]\n", "&r [*r]\n", "", "- just\n- a list\n",
+]
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8))
+_documents = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                          | st.dictionaries(st.one_of(st.text(max_size=6), st.integers()), inner, max_size=4), max_leaves=20)
+
+
+@pytest.mark.parametrize("text", _TRICKY_YAML)
+def test_the_fast_yaml_builder_returns_what_pyyaml_returns(text):
+    import yaml
+
+    from socklab.model.yamlsource import load_data
+
+    assert repr(load_data(text)) == repr(yaml.load(text, Loader=yaml.CSafeLoader))
+
+
+@given(_documents)
+def test_the_fast_yaml_builder_agrees_with_pyyaml_on_any_document(data):
+    import yaml
+
+    from socklab.model.yamlsource import load_data
+
+    for style in (False, True, None):
+        text = yaml.safe_dump(data, default_flow_style=style)
+        assert load_data(text) == yaml.load(text, Loader=yaml.CSafeLoader)

@@ -43,11 +43,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def empty(kind: type[list] | type[dict], description: str | None = None) -> Any:
+    """An empty list or dict default, made fresh per object. A plain `= []` default is
+    deep-copied by pydantic for every object that omits it: 5 per node, ~6% of loading a
+    1000-node lab. The schema still shows the default."""
+    return Field(default_factory=kind, description=description, json_schema_extra={"default": kind()})
+
+
 class InterfaceSpec(Strict):
     """Addresses are CIDR strings (192.168.11.11/24); without them, a link or LAN subnet allocates."""
 
-    ipv4: IPv4List = []
-    ipv6: IPv6List = []
+    ipv4: IPv4List = empty(list)
+    ipv6: IPv6List = empty(list)
     mac: Annotated[str, Field(pattern=MAC_PATTERN)] | None = None
     mtu: Annotated[int, Field(ge=68, le=65535)] | None = None
 
@@ -76,11 +83,11 @@ class RouteSpec(Strict):
 
 class NodeSpec(Strict):
     kind: Literal["host", "router", "switch"] = "host"
-    ip: IPv4List = Field(default=[], description="Shorthand for interfaces.eth0.ipv4")
-    ip6: IPv6List = Field(default=[], description="Shorthand for interfaces.eth0.ipv6")
-    interfaces: dict[IfName, InterfaceSpec] = {}
-    routes: list[RouteSpec] = []
-    sysctls: dict[str, str | int] = {}
+    ip: IPv4List = empty(list, "Shorthand for interfaces.eth0.ipv4")
+    ip6: IPv6List = empty(list, "Shorthand for interfaces.eth0.ipv6")
+    interfaces: dict[IfName, InterfaceSpec] = empty(dict)
+    routes: list[RouteSpec] = empty(list)
+    sysctls: dict[str, str | int] = empty(dict)
     subnet: ipaddress.IPv4Network | None = Field(
         default=None, description="Switches only: the LAN's IPv4 subnet, for hosts without addresses"
     )
