@@ -163,3 +163,33 @@ def test_the_fast_yaml_builder_agrees_with_pyyaml_on_any_document(data):
     for style in (False, True, None):
         text = yaml.safe_dump(data, default_flow_style=style)
         assert load_data(text) == yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def _alias_bomb(levels: int) -> str:
+    lines = ["name: bomb", "nodes: {a: {}, b: {}}", 'x0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"x{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_quickly_with_its_line():
+    """Nine lines that stand for 387 million values ("billion laughs"): refused, not walked."""
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(LabFileError, match="aliases expand this document") as err:
+        parse_lab(_alias_bomb(9))
+    assert err.value.line is not None and time.perf_counter() - started < 5
+
+
+def test_aliases_within_bounds_still_load_and_lines_still_point_at_errors():
+    text = _alias_bomb(4).replace("nodes: {a: {}, b: {}}", "nodes: {a: {}, b: {}}\nlinks: [[a, b]]")  # 6,561 values
+    with pytest.raises(LabFileError, match="x0") as err:  # unknown keys x0..x3: the first one named, with its line
+        parse_lab(text)
+    assert err.value.line == 4
+
+
+def test_a_value_inside_itself_is_one_value_not_an_endless_expansion():
+    from socklab.model.yamlsource import load_data
+
+    data = load_data("a: &r [1, *r]\n")
+    assert data["a"][1] is data["a"]

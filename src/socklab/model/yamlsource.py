@@ -63,6 +63,7 @@ def load_data(text: str) -> Any:
         if root is None:
             return None
         built: dict[int, Any] = {}
+        aliased = False  # a node met twice: an alias
         slow = loader.construct_object
 
         def build(node: yaml.Node) -> Any:
@@ -71,6 +72,8 @@ def load_data(text: str) -> Any:
                 return node.value
             done = built.get(id(node))
             if done is not None:
+                nonlocal aliased
+                aliased = True
                 return done
             if tag == _MAP and all(key.tag == _STR for key, _ in node.value):
                 mapping: dict[str, Any] = {}
@@ -86,9 +89,41 @@ def load_data(text: str) -> Any:
             done = built[id(node)] = slow(node, deep=True)
             return done
 
-        return build(root)
+        data = build(root)
+        if aliased:
+            _check_expansion(root)
+        return data
     finally:
         loader.dispose()
+
+
+MAX_VALUES = 2_000_000
+"""The most values a lab file may stand for once its aliases are expanded (a 10,000-node lab
+file has about 100,000). Aliases let a few lines stand for billions of values ("billion
+laughs"), which validation would then walk."""
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond MAX_VALUES (each node sized once)."""
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()  # a node inside itself (&r [*r]) counts once: validation stops at its depth
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes or (not children_done and id(node) in entered):
+            continue
+        kids = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else [])
+        if not children_done:
+            entered.add(id(node))
+            stack.append((node, True))
+            stack.extend((kid, False) for kid in kids if id(kid) not in sizes and id(kid) not in entered)
+            continue
+        size = 1 + sum(sizes.get(id(kid), 1) for kid in kids)
+        if size > MAX_VALUES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"its aliases expand this document to more than {MAX_VALUES:,} values", node.start_mark)
+        sizes[id(node)] = size
 
 
 def _index_lines(text: str) -> dict[Path_, int]:
@@ -99,9 +134,13 @@ def _index_lines(text: str) -> dict[Path_, int]:
     except yaml.YAMLError:
         return lines
     stack: list[tuple[yaml.Node, Path_]] = [(root, ())] if root is not None else []
+    seen: set[int] = set()  # an alias is indexed where it stands, not expanded again
     while stack:
         node, path = stack.pop()
         lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = key_node.value
