@@ -193,3 +193,16 @@ def test_a_value_inside_itself_is_one_value_not_an_endless_expansion():
 
     data = load_data("a: &r [1, *r]\n")
     assert data["a"][1] is data["a"]
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ('{node: a, run: "echo \\0 x"}', "cannot hold a NUL character"),
+    ('{node: a, run: [echo, "a\\0b"]}', "cannot hold a NUL character"),
+    ('{node: a, run: echo, env: {X: "\\0"}}', "cannot hold a NUL character"),
+    ('{node: a, run: echo, env: {"A=B": c}}', "not an environment variable's name"),
+    ('{node: a, run: echo, cwd: "d\\0"}', "cannot hold a NUL character"),
+])
+def test_what_a_program_cannot_be_given_is_a_lab_file_error(step, message):
+    """The kernel's argv and environment end at NUL; env(1) splits at the first '='."""
+    with pytest.raises(LabFileError, match=message):
+        parse_lab(f"name: t\nnodes: {{a: {{}}, b: {{}}}}\nlinks: [[a, b]]\nscenario:\n  - {step}\n")

@@ -10,7 +10,15 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from socklab.model.expectations import Expectations
 from socklab.model.grading import GradingSpec, Size
@@ -34,6 +42,25 @@ def _as_list(value: Any) -> Any:
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+def _no_nul(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("a command, its environment and its folder cannot hold a NUL character")
+    return value
+
+
+CommandText = Annotated[str, AfterValidator(_no_nul)]
+"""Text that becomes an argument, environment entry or path of a program: the kernel's strings end at NUL."""
+
+
+def _env_name(value: str) -> str:
+    if not value or "=" in value:
+        raise ValueError(f"{value!r} is not an environment variable's name (non-empty, no '=')")
+    return value
+
+
+EnvName = Annotated[CommandText, AfterValidator(_env_name)]
 IfName = Annotated[str, Field(pattern=IFNAME_PATTERN)]
 IPv4List = Annotated[list[ipaddress.IPv4Interface], BeforeValidator(_as_list)]
 IPv6List = Annotated[list[ipaddress.IPv6Interface], BeforeValidator(_as_list)]
@@ -155,7 +182,7 @@ class ReadySpec(Strict):
         default=None, description="an IP protocol number a raw socket is open for"
     )
     output: str | None = Field(default=None, description="a regex matched against stdout/stderr lines")
-    file: str | None = Field(default=None, description="a path, relative to the step's workspace")
+    file: CommandText | None = Field(default=None, description="a path, relative to the step's workspace")
     timeout: Duration = 5.0
 
     @model_validator(mode="after")
@@ -186,14 +213,21 @@ class StepSpec(Strict):
     impair: Impairment | None = Field(default=None, description="a link step: the impairment of frames "
                                       "leaving `link` from now on")
     reset: bool | None = Field(default=None, description="a link step: back to the lab file's impairment")
-    env: dict[str, str] = {}
-    cwd: str | None = Field(default=None, description="relative to the run's workspace")
+    env: dict[EnvName, CommandText] = {}
+    cwd: CommandText | None = Field(default=None, description="relative to the run's workspace")
     background: bool = False
     ready: ReadySpec | None = None
     timeout: Duration = 10.0
     exit_code: int | None = Field(
         default=0, description="expected exit code of a foreground step (null: any)"
     )
+
+    @field_validator("run")
+    @classmethod
+    def _run_has_no_nul(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for text in [value] if isinstance(value, str) else value or []:
+            _no_nul(text)
+        return value
 
     @model_validator(mode="before")
     @classmethod
