@@ -201,6 +201,8 @@ def test_a_value_inside_itself_is_one_value_not_an_endless_expansion():
     ('{node: a, run: echo, env: {X: "\\0"}}', "cannot hold a NUL character"),
     ('{node: a, run: echo, env: {"A=B": c}}', "not an environment variable's name"),
     ('{node: a, run: echo, cwd: "d\\0"}', "cannot hold a NUL character"),
+    ('{node: a, run: echo, cwd: ../..}', "inside the run's workspace"),
+    ('{node: a, run: echo, cwd: /etc}', "inside the run's workspace"),
 ])
 def test_what_a_program_cannot_be_given_is_a_lab_file_error(step, message):
     """The kernel's argv and environment end at NUL; env(1) splits at the first '='."""

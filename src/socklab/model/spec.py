@@ -222,6 +222,13 @@ class StepSpec(Strict):
         default=0, description="expected exit code of a foreground step (null: any)"
     )
 
+    @field_validator("cwd")
+    @classmethod
+    def _cwd_in_workspace(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or ".." in value.split("/")):
+            raise ValueError(f"cwd {value!r} must be a folder inside the run's workspace (relative, no '..')")
+        return value
+
     @field_validator("run")
     @classmethod
     def _run_has_no_nul(cls, value: str | list[str] | None) -> str | list[str] | None:
