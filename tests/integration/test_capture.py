@@ -136,6 +136,43 @@ def test_points_not_prepared_are_prepared_on_the_spot(lab, tmp_path):
     assert [c.packets for c in caps] == [1, 1]
 
 
+def test_many_default_points_share_one_ring_budget_and_buffer_points_keep_theirs(lab, tmp_path, monkeypatch):
+    """A session's default-sized rings share SESSION_RING_BUDGET (here made small enough that
+    two points must share it); a point with `buffer:` gets exactly its buffer."""
+    import socklab.capture as capture
+
+    server, client = _points(lab)
+    sized = (CapturePoint("client", "eth0", "udp port 9", 8 << 20), client[1])
+    with PreparedRings([server, client]) as prepared:
+        caps = start_captures([server, client], tmp_path / "default", prepared=prepared)
+    assert [c._engine.block_size * c._engine.block_nr for c in caps] == [capture.DEFAULT_RING] * 2
+    stop_captures(caps)
+    monkeypatch.setattr(capture, "SESSION_RING_BUDGET", 2 << 20)
+    with PreparedRings([server, client]) as prepared:
+        caps = start_captures([server, client], tmp_path / "shared", prepared=prepared)
+    assert [c._engine.block_size * c._engine.block_nr for c in caps] == [1 << 20] * 2
+    stop_captures(caps)
+    caps = start_captures([server, sized], tmp_path / "sized")  # one default point alone, one with buffer:
+    assert [c._engine.block_size * c._engine.block_nr for c in caps] == [2 << 20, 8 << 20]
+    stop_captures(caps)
+
+
+def test_default_ring_sizes_shrink_with_sharing_but_not_below_whole_gso_frames():
+    from socklab.capture import (
+        DEFAULT_RING,
+        MIN_DEFAULT_RING,
+        SESSION_RING_BUDGET,
+        default_ring_bytes,
+    )
+    from socklab.capture.ring import geometry
+
+    assert default_ring_bytes() == default_ring_bytes(sharing=64) == DEFAULT_RING
+    assert default_ring_bytes(sharing=128) == SESSION_RING_BUDGET // 128
+    assert default_ring_bytes(sharing=10_000) == MIN_DEFAULT_RING
+    assert geometry(MIN_DEFAULT_RING)[0] >= 65536 + 4096  # a 64 KiB GSO frame and its headers fit in a block
+    assert default_ring_bytes(12345, sharing=10_000) == 12345
+
+
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 

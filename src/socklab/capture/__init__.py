@@ -37,13 +37,25 @@ arrives while the reader thread waits for a core: at this machine's saturating r
 small frames (~190k packets/s, 144 ring bytes each) 4 MiB is about 150 ms, and at full-size
 frames a gigabit for 30 ms. Today's tcpdump engine used 64 MiB per point."""
 MAX_RING = 64 << 20
+SESSION_RING_BUDGET = 256 << 20
+"""Kernel memory for the default-sized rings of one capture session (a run, a `socklab capture`).
+Up to 64 points get DEFAULT_RING each; more share the budget: a lab capturing every interface
+of 1000 nodes would otherwise pin 8 GiB. Points with `buffer:` get exactly that, uncounted."""
+MIN_DEFAULT_RING = 1 << 20
+"""The least a default ring shrinks to: 8 blocks of 128 KiB, each holding a 64 KiB GSO frame whole."""
 
 
-def default_ring_bytes(buffer: int | None = None) -> int:
-    """The ring for one point: the lab's `buffer:` exactly, else DEFAULT_RING."""
+def default_ring_bytes(buffer: int | None = None, sharing: int = 1) -> int:
+    """The ring for one point: the lab's `buffer:` exactly, else DEFAULT_RING, or less when
+    `sharing` default-sized points of one session would exceed SESSION_RING_BUDGET together."""
     if buffer is not None:
         return max(4096, buffer)
-    return DEFAULT_RING
+    return max(MIN_DEFAULT_RING, min(DEFAULT_RING, SESSION_RING_BUDGET // max(1, sharing)))
+
+
+def sharing_defaults(points: Iterable[Where]) -> int:
+    """How many of a session's points take the default ring size (no `buffer:`)."""
+    return sum(1 for point, _ in points if point.buffer is None)
 
 
 @dataclass
@@ -135,7 +147,9 @@ class PreparedRings:
         from socklab.capture.ring import RingReader
 
         try:
-            readers = side_by_side([lambda where=where: _prepare_ring(*where) for where in points], RingReader.close)
+            sharing = sharing_defaults(points)
+            readers = side_by_side([lambda where=where: _prepare_ring(*where, sharing) for where in points],
+                                   RingReader.close)
         except BaseException:  # noqa: BLE001 - start_captures prepares again and reports the error
             readers = []
         with self._lock:
@@ -171,12 +185,12 @@ class PreparedRings:
         self.close()
 
 
-def _prepare_ring(point: CapturePoint, netns: str):
+def _prepare_ring(point: CapturePoint, netns: str, sharing: int = 1):
     from socklab.capture.bpf import compile_filter
     from socklab.capture.ring import RingReader
 
     program = compile_filter(point.filter) if point.filter else None
-    return RingReader(netns, point.iface, default_ring_bytes(point.buffer), program)
+    return RingReader(netns, point.iface, default_ring_bytes(point.buffer, sharing), program)
 
 
 def _start_rings(specs: list[Spec], captures: list[Capture], prepared: PreparedRings | None) -> None:
@@ -190,7 +204,9 @@ def _start_rings(specs: list[Spec], captures: list[Capture], prepared: PreparedR
                 if reader is not None:
                     readers[_key(point, netns)] = reader
         missing = [(point, netns) for point, netns, _ in specs if _key(point, netns) not in readers]
-        made = side_by_side([lambda where=where: _prepare_ring(*where) for where in missing], RingReader.close)
+        sharing = sharing_defaults((point, netns) for point, netns, _ in specs)
+        made = side_by_side([lambda where=where: _prepare_ring(*where, sharing) for where in missing],
+                            RingReader.close)
         readers.update({_key(*where): reader for where, reader in zip(missing, made, strict=True)})
         for point, netns, path in specs:
             captures.append(_start_ring(point, path, readers.pop(_key(point, netns))))

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
-from socklab.capture import Where, default_ring_bytes, side_by_side
+from socklab.capture import Where, default_ring_bytes, sharing_defaults, side_by_side
 from socklab.capture.bpf import compile_filter
 from socklab.capture.files import Packet, PcapNgWriter, pcap_header, pcap_records
 from socklab.capture.ring import RingReader
@@ -52,9 +52,11 @@ def stream(points: list[Where], out: BinaryIO, count: int | None = None, pcapng:
         return sink
 
     idents = [writer.interface(str(p)) if writer is not None else 0 for p, _ in points]  # all IDBs before any packet
+    sharing = sharing_defaults(points)
+
     def start(point: CapturePoint, netns: str, ident: int) -> RingReader:
         program = compile_filter(point.filter) if point.filter else None
-        return RingReader(netns, point.iface, default_ring_bytes(point.buffer), program).start(sink_for(ident))
+        return RingReader(netns, point.iface, default_ring_bytes(point.buffer, sharing), program).start(sink_for(ident))
 
     readers: list[RingReader] = side_by_side(
         [lambda p=p, n=n, i=i: start(p, n, i) for (p, n), i in zip(points, idents, strict=True)], RingReader.stop)
