@@ -1,9 +1,9 @@
 """YAML to plain data, and the line of any value when an error must point at it.
 
 Values come from libyaml's C parser (about 10x faster than the pure-Python loader on a
-10,000-node lab file), strings, mappings and lists built by hand from its nodes. Lines are found only when asked: the first `line_of` composes
-the text again (C parser, node marks) and indexes every value's line; a valid lab file
-never pays for it.
+10,000-node lab file), strings, mappings and lists built by hand from its nodes (load_data).
+Lines are found only when asked: the first `line_of` composes the text again (C parser, node
+marks) and indexes every value's line; a valid lab file never pays for it.
 """
 
 from __future__ import annotations
