@@ -9,18 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from socklab import nsutil
 from socklab.deployment import Deployment
 from socklab.errors import UsageError
 from socklab.model.lab import Readiness, Step
 from socklab.runfolder import RunFolder
+from socklab.sockdiag import PortProbe
 
 TAIL_BYTES = 2000
 GRACE = 2.0
@@ -209,9 +211,7 @@ class StepRunner:
             if spec.ready is not None:
                 self._wait_ready(step, spec.ready)
             return step.result
-        try:
-            step.proc.wait(timeout=max(0.0, step.deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if not exited_within(step.proc, step.deadline - time.monotonic()):
             step.result.timed_out = True
             _kill_group(step.proc)
         self._close(step)
@@ -222,9 +222,7 @@ class StepRunner:
         grace_end = time.monotonic() + GRACE
         for step in self.background:
             if step.spec.exit_code is not None and step.proc.poll() is None:
-                try:
-                    step.proc.wait(timeout=max(0.0, min(step.deadline, grace_end) - time.monotonic()))
-                except subprocess.TimeoutExpired:
+                if not exited_within(step.proc, min(step.deadline, grace_end) - time.monotonic()):
                     if time.monotonic() >= step.deadline:
                         step.result.timed_out = True
                     elif step.result.problem is None:  # "not ready" says more
@@ -238,21 +236,24 @@ class StepRunner:
 
     def _wait_ready(self, step: RunningStep, ready: Readiness) -> None:
         deadline = time.monotonic() + ready.timeout
-        check = _readiness_check(self, step, ready)
-        while True:
-            if check():
-                step.result.ready = True
-                step.result.ready_at = time.time()
-                return
-            if step.proc.poll() is not None:
-                step.result.ready = False
-                step.result.problem = f"exited with {step.proc.returncode} before it was ready ({ready.describe()})"
-                return
-            if time.monotonic() > deadline:
-                step.result.ready = False
-                step.result.problem = f"not ready after {ready.timeout:g}s ({ready.describe()})"
-                return
-            time.sleep(0.005)
+        check, interval, done = _readiness_check(self, step, ready)
+        try:
+            while True:
+                if check():
+                    step.result.ready = True
+                    step.result.ready_at = time.time()
+                    return
+                if step.proc.poll() is not None:
+                    step.result.ready = False
+                    step.result.problem = f"exited with {step.proc.returncode} before it was ready ({ready.describe()})"
+                    return
+                if time.monotonic() > deadline:
+                    step.result.ready = False
+                    step.result.problem = f"not ready after {ready.timeout:g}s ({ready.describe()})"
+                    return
+                exited_within(step.proc, interval)  # wakes at once if the program ends meanwhile
+        finally:
+            done()
 
     def _close(self, step: RunningStep) -> None:
         result = step.result
@@ -293,40 +294,56 @@ def _exit_text(code: int | None) -> str:
 _PORT_TABLES = {"tcp_listen": "tcp", "udp_bound": "udp", "raw_bound": "raw"}
 
 
-def _readiness_check(runner: StepRunner, step: RunningStep, ready: Readiness):
+READY_POLL = 0.001  # seconds between checks of a port or an output (each costs ~0.1 ms)
+READY_POLL_FILE = 0.005  # a file is checked from inside the node: one process per check
+
+
+def _readiness_check(runner: StepRunner, step: RunningStep, ready: Readiness
+                     ) -> tuple[Callable[[], bool], float, Callable[[], None]]:
+    """The check, how long to wait between checks, and what to close after the wait."""
     if ready.kind in _PORT_TABLES:
-        proto, port = _PORT_TABLES[ready.kind], int(ready.value)
-        netns_path = runner.dep.netns_path(step.spec.node)
-        return lambda: port_bound(netns_path, proto, port)
+        probe = PortProbe(runner.dep.netns_path(step.spec.node), _PORT_TABLES[ready.kind])
+        port = int(ready.value)
+        return (lambda: probe.bound(port)), READY_POLL, probe.close
     if ready.kind == "output":
         pattern = re.compile(str(ready.value), re.MULTILINE)
         paths = (Path(step.result.stdout_path), Path(step.result.stderr_path))
-        return lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)
+        return (lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)), READY_POLL, _nothing
     target = str(ready.value)
     path = target if target.startswith("/") else str(runner.cwd_of(step.spec.id) / (step.spec.cwd or "") / target)
-    return lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0
+    return (lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0), \
+        READY_POLL_FILE, _nothing
 
 
-def port_bound(netns_path: str, proto: str, port: int) -> bool:
-    """Is a TCP socket listening (state 0A), a UDP socket bound on this port, or a raw socket
-    open for this protocol (/proc/net/raw shows it as the port), in that namespace?"""
-    fd = nsutil.open_netns(netns_path)
+def _nothing() -> None:
+    pass
+
+
+def exited_within(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait at most `timeout` seconds for `proc` to end; True once it has (and is reaped).
+
+    A pidfd wakes the wait the moment the process ends. Popen.wait(timeout) polls instead,
+    with sleeps doubling up to 50 ms: a client done after 60 ms was seen up to 30 ms late.
+    """
+    if proc.returncode is not None:
+        return True
     try:
-        with nsutil.entered(fd):
-            for table in (proto, proto + "6"):
-                try:
-                    with open(f"/proc/thread-self/net/{table}") as f:
-                        lines = f.read().splitlines()[1:]
-                except FileNotFoundError:
-                    continue
-                for line in lines:
-                    fields = line.split()
-                    local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                    if local_port == port and (proto != "tcp" or fields[3] == "0A"):
-                        return True
+        fd = os.pidfd_open(proc.pid)
+    except OSError:  # already reaped by someone else, or a kernel before 5.3
+        try:
+            proc.wait(max(0.0, timeout))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(max(0, int(timeout * 1000 + 0.999))):
+            return proc.poll() is not None
     finally:
         os.close(fd)
-    return False
+    proc.wait()
+    return True
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -63,7 +63,7 @@ def transfer(dep, count: int, src: str = "client", dst: str = "server", dst_ip: 
 
 
 def _bound(dep, node: str) -> bool:
-    from socklab.steps import port_bound
+    from socklab.sockdiag import port_bound
 
     return port_bound(dep.netns_path(node), "udp", 12345)
 
