@@ -38,3 +38,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
   touch "$stamp"
 fi
+# socklab's own bytecode: an editable install has none until imports write it, and where
+# PYTHONDONTWRITEBYTECODE is set they never do (every command then compiles ~100 modules:
+# +100 ms on a run). compileall writes it regardless and skips what is up to date.
+.venv/bin/python -m compileall -q src

@@ -74,3 +74,14 @@ def test_a_changed_source_invalidates_a_kept_command_help(tmp_path: Path):
     after = _run(args, **env)
     assert after.stderr.decode().split()[0] == "True", "a changed source must render again"
     assert b"Bring a lab up (edited)," in after.stdout and _run(args, **env).stdout == after.stdout
+
+
+def test_the_executable_leaves_with_the_command_s_code_and_all_its_output():
+    """console() skips the interpreter's teardown: what was printed is flushed, the code kept."""
+    probe = "import sys; from socklab.entry import console; sys.argv = ['socklab', *sys.argv[1:]]; console()"
+    environ = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "91"}
+    schema = subprocess.run([sys.executable, "-c", probe, "schema"], capture_output=True, env=environ, timeout=60)
+    assert schema.returncode == 0 and schema.stdout.rstrip().endswith(b"}") and b'"title"' in schema.stdout
+    missing = subprocess.run([sys.executable, "-c", probe, "validate", "/no/such/lab"], capture_output=True,
+                             env=environ, timeout=60)
+    assert missing.returncode == 2 and b"no such lab file or folder" in missing.stderr
