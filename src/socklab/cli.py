@@ -104,10 +104,8 @@ def run(labs: o.RunLabs = None, name: o.NameOpt = None, backend: o.BackendOpt = 
 
     results = []
     for lab in labs_to_run(list(labs or []), all_shipped, name):
-        if not results:
-            show.prefetch("socklab.verify.engine", "socklab.report.build", "socklab.render")
         results.append(result := run_lab(lab, name=name, backend=backend, keep=keep, runs_dir=runs_dir,
-                                         submission=submission))
+                                         submission=submission, preload=("socklab.render",)))
         show.run_result(result, as_json)
     show.run_results(results, as_json)
     raise typer.Exit(run_code(results))

@@ -31,24 +31,6 @@ class Errors(TyperGroup):
             raise typer.Exit(exit_code(err)) from None
 
 
-def prefetch(*modules: str) -> None:
-    """Import these on a background thread while the command waits on the kernel and on the
-    programs it runs (a run's steps leave the interpreter idle for ~50 ms): what a command needs
-    only at its end (verifying, reports, rich) is loaded by then, on the other core. A failed
-    import is left for the command's own import to report."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001, S112 - the command imports it again and says why
-                continue
-
-    threading.Thread(target=load, name="socklab-prefetch", daemon=True).start()
-
-
 def out(*parts: object, stderr: bool = False) -> None:
     from socklab.render import console
 
