@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from socklab.model.loader import load_lab  # noqa: E402
 from socklab.run import run_lab  # noqa: E402
 
+CONSOLE = "from socklab.entry import console; console()"  # what the `socklab` executable runs
 PARTS = ("up", "capture_start", "steps", "capture_stop", "verify", "down", "total")
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     cli = []
     for _ in range(5):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "socklab.cli", "run", args.lab, "--name", "bench-cli", "--runs-dir",
+        subprocess.run([sys.executable, "-c", CONSOLE, "run", args.lab, "--name", "bench-cli", "--runs-dir",
                         tempfile.gettempdir() + "/socklab-bench-runs"] + (["--backend", args.backend] if args.backend else []),
                        check=True, capture_output=True)
         cli.append(time.perf_counter() - t)
@@ -50,6 +51,12 @@ def main() -> None:
     for part in PARTS:
         print(f"{part:<14}{statistics.median(samples[part]) * 1000:>10.1f}{max(samples[part]) * 1000:>10.1f}")
     print(f"{'CLI wall':<14}{statistics.median(cli) * 1000:>10.1f}{max(cli) * 1000:>10.1f}")
+    bare = []
+    for _ in range(5):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - t)
+    print(f"{'python -c pass':<14}{statistics.median(bare) * 1000:>10.1f}{max(bare) * 1000:>10.1f}")
 
 
 if __name__ == "__main__":
