@@ -1,7 +1,8 @@
 """The socklab command line: parse, call the library, render. No logic lives here.
 
 Options and help texts: cli_options.py, cli_help.py; output and errors: cli_render.py (`Errors`
-applies `EXIT_CODES`); exit codes: exits.py. The library is imported inside commands only.
+below has it say a SocklabError and its code); exit codes: exits.py; `run`'s work: cli_run.py.
+The library is imported inside commands only.
 """
 
 from __future__ import annotations
@@ -11,17 +12,32 @@ import sys
 from contextlib import nullcontext
 
 import typer
+from typer.core import TyperGroup
 
 from socklab import cli_options as o
 from socklab import cli_render as show
 from socklab.cli_help import HELP
+from socklab.cli_run import interrupt_on_sigterm, run_labs
+from socklab.errors import SocklabError
 from socklab.exits import EXIT_CODES, Exit, exit_code
 
 __all__ = ["EXIT_CODES", "Exit", "app", "exit_code", "main"]
 
 
+class Errors(TyperGroup):
+    """Turns a SocklabError into one line on stderr and its exit code (--debug: the traceback)."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except (SocklabError, KeyboardInterrupt) as err:
+            if ctx.meta.get("socklab.debug"):
+                raise
+            raise typer.Exit(show.error_line(err)) from None
+
+
 app = typer.Typer(
-    name="socklab", cls=show.Errors, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
+    name="socklab", cls=Errors, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]}, help=o.ROOT_HELP,
 )
 
@@ -99,16 +115,8 @@ def shell(instance: o.InstanceArg, node: o.NodeArg) -> None:
 def run(labs: o.RunLabs = None, name: o.NameOpt = None, backend: o.BackendOpt = None, keep: o.KeepOpt = False,
         as_json: o.JsonOpt = False, runs_dir: o.RunsDirOpt = None, submission: o.SubmissionOpt = None,
         all_shipped: o.AllShippedOpt = False) -> None:
-    from socklab.exits import run_code
-    from socklab.run import labs_to_run, run_lab
-
-    results = []
-    for lab in labs_to_run(list(labs or []), all_shipped, name):
-        results.append(result := run_lab(lab, name=name, backend=backend, keep=keep, runs_dir=runs_dir,
-                                         submission=submission, preload=("socklab.render",)))
-        show.run_result(result, as_json)
-    show.run_results(results, as_json)
-    raise typer.Exit(run_code(results))
+    raise typer.Exit(run_labs(list(labs or []), name=name, backend=backend, keep=keep, as_json=as_json,
+                              runs_dir=runs_dir, submission=submission, all_shipped=all_shipped))
 
 
 @app.command(help=HELP["grade"])
@@ -228,14 +236,8 @@ def gc(dry_run: o.DryRunOpt = False, everything: o.GcAllOpt = False) -> None:
     show.out(*gc_lines(collect(dry_run=dry_run, everything=everything), dry_run))
 
 
-def _sigterm_is_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # a timeout's SIGTERM cleans up like Ctrl-C: labs down, results written
-
-
 def main() -> None:
-    import signal
-
-    signal.signal(signal.SIGTERM, _sigterm_is_interrupt)
+    interrupt_on_sigterm()
     try:
         app()
     except KeyboardInterrupt:  # outside a command (while typer starts or ends)

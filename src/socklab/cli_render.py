@@ -1,7 +1,8 @@
 """What the commands print: tables and reports on stdout, progress and notes on stderr, JSON.
 
 cli.py calls the library and hands its results here. rich (behind socklab.render) is
-imported only when something is printed, so that parsing a command line stays cheap.
+imported only when something is printed, so that parsing a command line stays cheap; typer
+not at all (entry.py's path for `socklab run LAB...` goes without it).
 """
 
 from __future__ import annotations
@@ -10,25 +11,15 @@ import json
 import os
 import sys
 
-import typer
-from typer.core import TyperGroup
-
-from socklab.errors import SocklabError
 from socklab.exits import exit_code
 
 
-class Errors(TyperGroup):
-    """Turns a SocklabError into one line on stderr and its exit code (--debug: the traceback)."""
-
-    def invoke(self, ctx: typer.Context):
-        try:
-            return super().invoke(ctx)
-        except (SocklabError, KeyboardInterrupt) as err:
-            if ctx.meta.get("socklab.debug"):
-                raise
-            text = "interrupted" if isinstance(err, KeyboardInterrupt) else f"error: {err}"
-            typer.echo(f"socklab: {text}", err=True)
-            raise typer.Exit(exit_code(err)) from None
+def error_line(err: BaseException) -> int:
+    """A SocklabError or an interruption, said on one line of stderr; the exit code it means."""
+    text = "interrupted" if isinstance(err, KeyboardInterrupt) else f"error: {err}"
+    sys.stderr.write(f"socklab: {text}\n")
+    sys.stderr.flush()
+    return exit_code(err)
 
 
 def out(*parts: object, stderr: bool = False) -> None:

@@ -6,8 +6,9 @@ unchanged terminal is always the same text. So the first `--help` renders it wit
 and keeps the exact bytes (and exit code) in __pycache__, keyed by socklab's sources, the
 interpreter, the terminal's width and colour settings; later ones print them with the
 standard library only. `socklab CMD --help` (or -h) is kept the same way, one file per
-command, but only once typer answered it with exit 0 (an unknown CMD is not kept). Any other
-command line goes to typer. Standard library only.
+command, but only once typer answered it with exit 0 (an unknown CMD is not kept).
+`socklab run LAB...` with no option goes to cli_run without typer (~30 ms less); any other
+command line goes to typer. Standard library only, until a command runs.
 """
 
 from __future__ import annotations
@@ -132,6 +133,10 @@ def main() -> None:
         if not _serve(path):
             _render_and_keep(path, any_code=kind)
         return
+    from socklab.cli_run import fast_path, run_without_typer
+
+    if fast_path(sys.argv[1:]):
+        raise SystemExit(run_without_typer(sys.argv[2:]))
     from socklab.cli import main as cli_main
 
     cli_main()

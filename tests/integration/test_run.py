@@ -169,3 +169,25 @@ def test_a_killed_run_leaves_nothing_gc_cannot_remove(tmp_path):
             assert f"removed instance {name}" in gc.stdout  # ...but its owner is dead: gc may
         assert state.load(name) is None
         assert subprocess.run(["pgrep", "-f", "sleep 30$"], capture_output=True).returncode == 1
+
+
+def test_the_executable_runs_labs_without_typer_and_is_interrupted_cleanly(tmp_path):
+    """`socklab run LAB...` (no option: the path without typer) keeps typer's codes, output and cleanup."""
+    env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src"), "SOCKLAB_RUNS_DIR": str(tmp_path / "runs")}
+    exe = [sys.executable, "-c", "from socklab.entry import console; console()", "run"]
+    write_lab(tmp_path / "fast-fail", PAIR.format(name="fast-fail") + "scenario:\n  - {node: a, run: 'exit 1'}\n")
+    bad = subprocess.run([*exe, str(tmp_path / "fast-fail")], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "exit code 1, expected 0" in bad.stdout and "FAIL fast-fail" in bad.stdout
+    assert (next((tmp_path / "runs").glob("fast-fail-*")) / "report.html").is_file()
+    write_lab(tmp_path / "fast-slow", PAIR.format(name="fast-slow") + "scenario:\n  - {node: a, run: 'sleep 30.4817'}\n")
+    proc = subprocess.Popen([*exe, str(tmp_path / "fast-slow")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", "sleep 30[.]4817$"],
+                                                         capture_output=True).returncode:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "socklab: interrupted" in err
+    assert state.load("fast-slow") is None
+    assert subprocess.run(["pgrep", "-f", "sleep 30[.]4817$"], capture_output=True).returncode == 1

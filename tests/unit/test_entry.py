@@ -85,3 +85,23 @@ def test_the_executable_leaves_with_the_command_s_code_and_all_its_output():
     missing = subprocess.run([sys.executable, "-c", probe, "validate", "/no/such/lab"], capture_output=True,
                              env=environ, timeout=60)
     assert missing.returncode == 2 and b"no such lab file or folder" in missing.stderr
+
+
+def test_run_without_options_skips_typer_and_says_what_typer_would():
+    """`socklab run LAB...` goes without typer: the same message and exit code as typer's command."""
+    fast = _run(["run", "/no/such/lab"])
+    assert fast.stderr.decode().split()[-2:] == ["False", "2"], "run LAB must not import typer"
+    typed = _run(["run", "--keep", "/no/such/lab"])  # an option: typer's command
+    assert typed.stderr.decode().split()[-2:] == ["True", "2"]
+    first = lambda r: r.stderr.decode().splitlines()[0]  # noqa: E731
+    assert first(fast) == first(typed) and first(fast).startswith("socklab: error: /no/such/lab: no such lab file")
+    both = _run(["run", "/no/such/lab", "/no/other"])
+    assert both.stderr.decode().split()[-2:] == ["False", "2"] and b"/no/such/lab" in both.stderr
+
+
+def test_only_run_with_lab_names_takes_the_path_without_typer():
+    from socklab.cli_run import fast_path
+
+    assert fast_path(["run", "tcp-hello"]) and fast_path(["run", "a", "b/"])
+    for args in (["run"], ["run", "--json", "x"], ["run", "x", "-k"], ["up", "x"], ["run", "--", "x"], []):
+        assert not fast_path(args), args
