@@ -99,6 +99,9 @@ def test_addresses_allocated_from_link_and_switch_subnets_in_order():
         ("{" * 500 + "\n", None, "invalid YAML"),  # once a RecursionError traceback (issue 13)
         ("name: t\nnodes: " + "[" * 500 + "\n", None, "invalid YAML"),
         ("name: t\nnodes: " + "{a: " * 500 + "1" + "}" * 500 + "\n", 2, "nodes.a"),
+        # a filter libpcap rejects: found at load (it used to fail the run after up, as "infrastructure")
+        ("name: t\nnodes:\n  a: {}\ncapture:\n  - {on: a:eth0, filter: tcp port banana}\n", 5,
+         "capture[0].filter: bad capture filter 'tcp port banana': unknown port 'banana'"),
     ],
 )
 def test_bad_lab_files_name_file_field_line_and_problem(text, line, needle):
@@ -208,3 +211,12 @@ def test_what_a_program_cannot_be_given_is_a_lab_file_error(step, message):
     """The kernel's argv and environment end at NUL; env(1) splits at the first '='."""
     with pytest.raises(LabFileError, match=message):
         parse_lab(f"name: t\nnodes: {{a: {{}}, b: {{}}}}\nlinks: [[a, b]]\nscenario:\n  - {step}\n")
+
+
+def test_a_filter_error_is_one_problem_and_good_filters_load():
+    """capture: is a list or "all"/"none": the other branch failing is not "1 more problem"."""
+    err = error_of("name: t\nnodes:\n  a: {}\ncapture: [{on: a:eth0, filter: 'udp and'}]\n")
+    assert "capture[0].filter" in str(err) and "more problem" not in str(err)
+    lab = parse_lab("name: t\nnodes:\n  a: {}\n  b: {}\nlinks: [[a, b]]\n"
+                    "capture: [{on: a:eth0, filter: 'udp port 53 or icmp6'}]\n")
+    assert lab.captures[0].filter == "udp port 53 or icmp6"

@@ -186,7 +186,7 @@ class PreparedRings:
 
 
 def _prepare_ring(point: CapturePoint, netns: str, sharing: int = 1):
-    from socklab.capture.bpf import compile_filter
+    from socklab.bpf import compile_filter
     from socklab.capture.ring import RingReader
 
     program = compile_filter(point.filter) if point.filter else None

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from socklab.capture.bpf import LINKTYPE_ETHERNET, SNAPLEN
+from socklab.bpf import LINKTYPE_ETHERNET, SNAPLEN
 
 Packet = tuple[int, int, bytes, int]
 """(seconds, nanoseconds, bytes as captured, length on the wire)."""

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
+from socklab.bpf import compile_filter
 from socklab.capture import Where, default_ring_bytes, sharing_defaults, side_by_side
-from socklab.capture.bpf import compile_filter
 from socklab.capture.files import Packet, PcapNgWriter, pcap_header, pcap_records
 from socklab.capture.ring import RingReader
 from socklab.errors import InfrastructureError

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from socklab import nsutil
-from socklab.capture.bpf import DROP_ALL, LINKTYPE_ETHERNET, SNAPLEN, Program, sock_fprog
+from socklab.bpf import DROP_ALL, LINKTYPE_ETHERNET, SNAPLEN, Program, sock_fprog
 from socklab.capture.files import Packet
 from socklab.errors import InfrastructureError
 

@@ -77,10 +77,13 @@ def _parse_lab(text: str, path: Path | None) -> Lab:
     except RecursionError:
         raise LabFileError(where, "values nested too deeply", line=1) from None
     except ValidationError as err:
-        first = err.errors()[0]
+        first, *others = err.errors()
         loc = tuple(first["loc"])
         field = _dotted(loc)
-        more = len(err.errors()) - 1
+        path = _yaml_path(loc)
+        # a union's other branches fail at the union itself (capture: a list, or "all"/"none"):
+        # an error at a parent of the one reported is that, not another problem
+        more = sum(1 for o in others if _yaml_path(tuple(o["loc"])) != path[: len(_yaml_path(tuple(o["loc"])))])
         message = _clean(first["msg"]) + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
         raise LabFileError(where, message, field=field or None, line=doc.line_of(_yaml_path(loc))) from None
     try:

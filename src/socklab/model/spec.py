@@ -282,6 +282,17 @@ class CaptureSpec(Strict):
     filter: str | None = None
     buffer: ByteSize | None = Field(default=None, description="kernel ring for this capture point, e.g. 4MiB (default: sized by socklab); packets that do not fit are counted as dropped")
 
+    @field_validator("filter")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        """A filter libpcap rejects is a lab file error, found when the lab loads (not after up)."""
+        if value is not None:
+            from socklab.bpf import filter_problem  # ctypes and libpcap only for labs with filters
+
+            if (problem := filter_problem(value)) is not None:
+                raise ValueError(problem)
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _short_form(cls, value: Any) -> Any:

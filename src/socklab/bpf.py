@@ -3,7 +3,8 @@
 Compiled by libpcap itself (through ctypes, ~0.1 ms) so a filter means exactly what it
 means to tcpdump; `tcpdump -ddd` is the fallback where libpcap cannot be loaded. The
 program runs in the kernel: packets it rejects never reach the ring, cost nothing and
-are not counted as drops, as with tcpdump.
+are not counted as drops, as with tcpdump. Beside the stages rather than in capture/: the
+lab model checks a lab file's filters with it (standard library only, loaded on first use).
 """
 
 from __future__ import annotations
@@ -89,3 +90,13 @@ def sock_fprog(program: Program) -> tuple[bytes, ctypes.Array]:
     insns = b"".join(struct.pack("=HBBI", *insn) for insn in program)
     buf = ctypes.create_string_buffer(insns, len(insns))
     return struct.pack("@HP", len(program), ctypes.addressof(buf)), buf
+
+
+def filter_problem(expression: str) -> str | None:
+    """Why libpcap rejects this filter (None: it compiles, or nothing here can compile it:
+    then the capture reports it when it starts)."""
+    try:
+        compile_filter(expression)
+    except UsageError as err:
+        return None if "need libpcap or tcpdump" in str(err) else str(err)
+    return None
