@@ -21,7 +21,7 @@ from typing import Any
 
 from socklab import __version__
 from socklab.backends.base import Progress, no_progress
-from socklab.capture import Capture, PreparedRings, start_captures, stop_captures
+from socklab.capture import Capture, PreparedRings, check_ring_budget, start_captures, stop_captures
 from socklab.capture_loss import is_incomplete, mark_incomplete
 from socklab.deployment import Deployment, attach, up
 from socklab.errors import SocklabError, SubmissionError, UsageError
@@ -108,6 +108,7 @@ def run_lab(
     instance = name or lab.name
     if submission is not None and not submission.is_dir():
         raise SubmissionError(f"submission {submission}: not a folder (socklab grade also takes .zip and .tar.gz)")
+    check_ring_budget(lab.captures)
     folder = RunFolder.create(runs_dir, instance)
     result = RunResult(lab=lab.name, instance=instance, backend=backend or lab.backend, folder=folder.path)
     t0 = time.perf_counter()

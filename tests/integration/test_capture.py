@@ -21,6 +21,7 @@ from socklab.capture.files import read_pcap
 from socklab.errors import InfrastructureError
 from socklab.model.lab import CapturePoint
 from socklab.model.loader import parse_lab
+from socklab.run import run_lab
 from tests.conftest import needs_root
 
 pytestmark = [needs_root]
@@ -171,6 +172,40 @@ def test_default_ring_sizes_shrink_with_sharing_but_not_below_whole_gso_frames()
     assert default_ring_bytes(sharing=10_000) == MIN_DEFAULT_RING
     assert geometry(MIN_DEFAULT_RING)[0] >= 65536 + 4096  # a 64 KiB GSO frame and its headers fit in a block
     assert default_ring_bytes(12345, sharing=10_000) == 12345
+
+
+def test_default_rings_of_a_session_stay_within_the_budget_or_the_session_is_refused(tmp_path):
+    """The budget is a cap: rings shrink (blocks stay whole-GSO sized) until 1024 points share
+    it; more default-sized points are refused before anything is built."""
+    from socklab.capture import (
+        MAX_DEFAULT_POINTS,
+        SESSION_RING_BUDGET,
+        check_ring_budget,
+        default_ring_bytes,
+    )
+    from socklab.capture.ring import GSO_BLOCK, geometry
+    from socklab.errors import UsageError
+
+    for sharing in (1, 64, 65, 300, 598, 1000, MAX_DEFAULT_POINTS):
+        block, count = geometry(default_ring_bytes(sharing=sharing))
+        assert block >= GSO_BLOCK and count >= 2, sharing
+        assert sharing * block * count <= max(SESSION_RING_BUDGET, sharing * (4 << 20)), sharing
+        assert sharing <= 64 or sharing * block * count <= SESSION_RING_BUDGET, sharing
+    points = [CapturePoint(f"n{i}", "eth0") for i in range(MAX_DEFAULT_POINTS)]
+    check_ring_budget(points)
+    check_ring_budget([*points, CapturePoint("x", "eth0", buffer=1 << 20)])  # a buffer: is the lab's own choice
+    with pytest.raises(UsageError, match="1025 capture points.*capture: none"):
+        check_ring_budget([*points, CapturePoint("x", "eth0")])
+    # socklab run refuses such a lab before it builds anything: a 514-node chain has 1026 interfaces
+    n = 514
+    nodes = "\n".join(f"  n{i}: {{kind: router}}" if 0 < i < n - 1 else f"  n{i}: {{}}" for i in range(n))
+    links = "\n".join(f"  - {{endpoints: [n{i}:eth{1 if i else 0}, n{i + 1}:eth0], subnet: 10.{i // 64}.{i % 64 * 4}.0/30}}"
+                      for i in range(n - 1))
+    lab = parse_lab(f"name: t-cap-cap\nnodes:\n{nodes}\nlinks:\n{links}\nscenario:\n  - {{node: n0, run: 'true'}}\n")
+    assert len(lab.captures) == 2 * (n - 1)
+    with pytest.raises(UsageError, match="1026 capture points"):
+        run_lab(lab, name="t-cap-cap", runs_dir=tmp_path)
+    assert not list(tmp_path.iterdir()) and not [x for x in nsutil.list_netns() if "t-cap-cap" in x]
 
 
 def _open_fds() -> int:

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from socklab.capture.tcpdump import BUFFER_KIB, TcpdumpProcess, live_argv, tcpdump_argv
-from socklab.errors import InfrastructureError
+from socklab.errors import InfrastructureError, UsageError
 from socklab.model.lab import CapturePoint
 
 if TYPE_CHECKING:
     from socklab.runfolder import RunFolder
 
-__all__ = ["BUFFER_KIB", "Capture", "PreparedRings", "default_ring_bytes", "live_argv", "start_captures",
-           "stop_captures", "tcpdump_argv"]
+__all__ = ["BUFFER_KIB", "Capture", "PreparedRings", "check_ring_budget", "default_ring_bytes", "live_argv",
+           "start_captures", "stop_captures", "tcpdump_argv"]
 
 Where = tuple[CapturePoint, str]
 """A capture point and the path of its node's network namespace."""
@@ -38,11 +38,14 @@ small frames (~190k packets/s, 144 ring bytes each) 4 MiB is about 150 ms, and a
 frames a gigabit for 30 ms. Today's tcpdump engine used 64 MiB per point."""
 MAX_RING = 64 << 20
 SESSION_RING_BUDGET = 256 << 20
-"""Kernel memory for the default-sized rings of one capture session (a run, a `socklab capture`).
-Up to 64 points get DEFAULT_RING each; more share the budget: a lab capturing every interface
-of 1000 nodes would otherwise pin 8 GiB. Points with `buffer:` get exactly that, uncounted."""
-MIN_DEFAULT_RING = 1 << 20
-"""The least a default ring shrinks to: 8 blocks of 128 KiB, each holding a 64 KiB GSO frame whole."""
+"""Kernel memory for the default-sized rings of one capture session (a run, a `socklab capture`):
+a cap. Up to 64 points get DEFAULT_RING each; more share the budget (a lab capturing every
+interface of 1000 nodes would otherwise pin 8 GiB), down to MIN_DEFAULT_RING each; a session
+that would need more is refused before anything is built (check_ring_budget). Points with
+`buffer:` get exactly that, uncounted: the lab asked for it."""
+MIN_DEFAULT_RING = 256 << 10
+"""The least a default ring shrinks to: 2 blocks of 128 KiB, each holding a 64 KiB GSO frame whole."""
+MAX_DEFAULT_POINTS = SESSION_RING_BUDGET // MIN_DEFAULT_RING  # 1024
 
 
 def default_ring_bytes(buffer: int | None = None, sharing: int = 1) -> int:
@@ -56,6 +59,20 @@ def default_ring_bytes(buffer: int | None = None, sharing: int = 1) -> int:
 def sharing_defaults(points: Iterable[Where]) -> int:
     """How many of a session's points take the default ring size (no `buffer:`)."""
     return sum(1 for point, _ in points if point.buffer is None)
+
+
+def check_ring_budget(points: Iterable[CapturePoint], engine: str | None = None) -> None:
+    """Refuse a session whose default-sized rings cannot fit SESSION_RING_BUDGET even at their
+    least (more than MAX_DEFAULT_POINTS points): kernel memory no run may pin silently."""
+    if (engine or os.environ.get(ENGINE_ENV) or "ring") == "tcpdump":
+        return
+    count = sum(1 for point in points if point.buffer is None)
+    if count > MAX_DEFAULT_POINTS:
+        raise UsageError(
+            f"{count} capture points: at {MIN_DEFAULT_RING >> 10} KiB of kernel ring each they need "
+            f"{count * MIN_DEFAULT_RING >> 20} MiB, over the {SESSION_RING_BUDGET >> 20} MiB a session's rings may "
+            f"take ({MAX_DEFAULT_POINTS} points); a lab's default `capture: all` takes every host and router "
+            "interface: list the points to capture, give them a `buffer:` each, or write `capture: none`")
 
 
 @dataclass

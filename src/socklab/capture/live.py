@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
 from socklab.bpf import compile_filter
-from socklab.capture import Where, default_ring_bytes, sharing_defaults, side_by_side
+from socklab.capture import (
+    Where,
+    check_ring_budget,
+    default_ring_bytes,
+    sharing_defaults,
+    side_by_side,
+)
 from socklab.capture.files import Packet, PcapNgWriter, pcap_header, pcap_records
 from socklab.capture.ring import RingReader
 from socklab.errors import InfrastructureError
@@ -51,6 +57,7 @@ def stream(points: list[Where], out: BinaryIO, count: int | None = None, pcapng:
                     done.set()
         return sink
 
+    check_ring_budget(p for p, _ in points)
     idents = [writer.interface(str(p)) if writer is not None else 0 for p, _ in points]  # all IDBs before any packet
     sharing = sharing_defaults(points)
 

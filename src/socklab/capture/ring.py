@@ -44,7 +44,8 @@ ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
 
 RETIRE_MS = 2
 """A block holding packets is handed to the reader at the latest this long after its first packet."""
-MAX_BLOCK = 256 * 1024  # holds a 64 KiB GSO frame whole, as libpcap's blocks do
+MAX_BLOCK = 256 * 1024  # as libpcap's blocks
+GSO_BLOCK = 128 * 1024  # the least that holds a 64 KiB GSO frame whole
 MIN_BLOCKS = 8
 SETTLE_S = 0.0002  # a packet counted in the open block is copied well within this
 
@@ -59,10 +60,12 @@ Sink = Callable[[list[Packet]], None]
 
 
 def geometry(ring_bytes: int) -> tuple[int, int]:
-    """(block size, block count) for a ring of about `ring_bytes`: blocks of up to 256 KiB, at least 8 when possible."""
+    """(block size, block count) for a ring of about `ring_bytes`: blocks of up to 256 KiB, at
+    least 8 of them unless that would make them smaller than GSO_BLOCK (a ring of 256 KiB to
+    1 MiB gets 2 to 8 blocks of 128 KiB); only a ring under two such blocks has smaller ones."""
     page = mmap.PAGESIZE
     block = MAX_BLOCK
-    while block > page and ring_bytes // block < MIN_BLOCKS:
+    while block > page and ring_bytes // block < MIN_BLOCKS and (block > GSO_BLOCK or ring_bytes < 2 * GSO_BLOCK):
         block //= 2
     return block, max(1, ring_bytes // block)
 
