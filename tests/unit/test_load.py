@@ -220,3 +220,18 @@ def test_a_filter_error_is_one_problem_and_good_filters_load():
     lab = parse_lab("name: t\nnodes:\n  a: {}\n  b: {}\nlinks: [[a, b]]\n"
                     "capture: [{on: a:eth0, filter: 'udp port 53 or icmp6'}]\n")
     assert lab.captures[0].filter == "udp port 53 or icmp6"
+
+
+def test_filters_libpcap_would_take_minutes_over_or_misread_are_refused_at_once():
+    """1000 `port N or` terms took libpcap's optimizer 4 minutes: over 1024 characters is refused
+    before compiling; a NUL would end the filter early in C."""
+    import time
+
+    base = "name: t\nnodes:\n  a: {}\n  b: {}\nlinks: [[a, b]]\ncapture:\n  - on: a:eth0\n    filter: "
+    long = " or ".join(f"port {i}" for i in range(1000))
+    started = time.monotonic()
+    err = error_of(base + f"'{long}'\n")
+    assert time.monotonic() - started < 5 and err.line == 8 and "at most 1024" in str(err)
+    assert "a NUL in a capture filter" in str(error_of(base + '"tcp\\0 or udp"\n'))
+    lab = parse_lab(base + "'" + " or ".join(f"port {i}" for i in range(90)) + "'\n")  # ~1 kB: fine
+    assert lab.captures[0].filter.startswith("port 0 or port 1")
