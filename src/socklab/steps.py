@@ -306,9 +306,8 @@ def _readiness_check(runner: StepRunner, step: RunningStep, ready: Readiness
         port = int(ready.value)
         return (lambda: probe.bound(port)), READY_POLL, probe.close
     if ready.kind == "output":
-        pattern = re.compile(str(ready.value), re.MULTILINE)
-        paths = (Path(step.result.stdout_path), Path(step.result.stderr_path))
-        return (lambda: any(pattern.search(p.read_text(errors="replace")) for p in paths)), READY_POLL, _nothing
+        watch = OutputWatch(str(ready.value), (step.result.stdout_path, step.result.stderr_path))
+        return watch, READY_POLL, _nothing
     target = str(ready.value)
     path = target if target.startswith("/") else str(runner.cwd_of(step.spec.id) / (step.spec.cwd or "") / target)
     return (lambda: runner.dep.exec(step.spec.node, ["test", "-e", path], timeout=5).returncode == 0), \
@@ -317,6 +316,42 @@ def _readiness_check(runner: StepRunner, step: RunningStep, ready: Readiness
 
 def _nothing() -> None:
     pass
+
+
+class OutputWatch:
+    """Has a line matching `pattern` appeared in these files? Each check reads only what was
+    written since the last one (at most READ_CHUNK), plus the line still being written: a
+    program printing megabytes before its ready line costs each check its new bytes, not the
+    whole file again (checked every millisecond)."""
+
+    READ_CHUNK = 1 << 20
+
+    def __init__(self, pattern: str, paths: tuple[str, ...]) -> None:
+        self.pattern = re.compile(pattern, re.MULTILINE)
+        self.paths = paths
+        self.offsets = [0] * len(paths)
+        self.partial = [b""] * len(paths)  # the line after the last newline read so far
+
+    def __call__(self) -> bool:
+        for i, path in enumerate(self.paths):
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self.offsets[i])
+                    data = f.read(self.READ_CHUNK)
+            except OSError:
+                continue
+            if not data:
+                continue
+            self.offsets[i] += len(data)
+            text = self.partial[i] + data
+            cut = text.rfind(b"\n") + 1
+            lines, self.partial[i] = text[:cut], text[cut:]
+            if self.pattern.search(lines.decode(errors="replace")) or (
+                    self.partial[i] and self.pattern.search(self.partial[i].decode(errors="replace"))):
+                return True
+            if len(self.partial[i]) > self.READ_CHUNK:  # one endless line: keep its tail only
+                self.partial[i] = self.partial[i][-self.READ_CHUNK:]
+        return False
 
 
 def exited_within(proc: subprocess.Popen, timeout: float) -> bool:
