@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import select
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from typing import Protocol
 from socklab.deployment import Deployment
 from socklab.errors import UsageError
 from socklab.model.lab import Readiness, Step
+from socklab.regexes import RegexTimeout
 from socklab.runfolder import RunFolder
 from socklab.sockdiag import PortProbe
 
@@ -239,7 +239,13 @@ class StepRunner:
         check, interval, done = _readiness_check(self, step, ready)
         try:
             while True:
-                if check():
+                try:
+                    seen = check()
+                except RegexTimeout as err:  # the lab's pattern against what the program printed
+                    step.result.ready = False
+                    step.result.problem = f"not ready: {err}"
+                    return
+                if seen:
                     step.result.ready = True
                     step.result.ready_at = time.time()
                     return
@@ -327,7 +333,10 @@ class OutputWatch:
     READ_CHUNK = 1 << 20
 
     def __init__(self, pattern: str, paths: tuple[str, ...]) -> None:
-        self.pattern = re.compile(pattern, re.MULTILINE)
+        from socklab import regexes
+
+        self.pattern = regexes.compile_text(pattern)
+        self.found = regexes.found
         self.paths = paths
         self.offsets = [0] * len(paths)
         self.partial = [b""] * len(paths)  # the line after the last newline read so far
@@ -346,8 +355,8 @@ class OutputWatch:
             text = self.partial[i] + data
             cut = text.rfind(b"\n") + 1
             lines, self.partial[i] = text[:cut], text[cut:]
-            if self.pattern.search(lines.decode(errors="replace")) or (
-                    self.partial[i] and self.pattern.search(self.partial[i].decode(errors="replace"))):
+            if self.found(self.pattern, lines.decode(errors="replace")) or (
+                    self.partial[i] and self.found(self.pattern, self.partial[i].decode(errors="replace"))):
                 return True
             if len(self.partial[i]) > self.READ_CHUNK:  # one endless line: keep its tail only
                 self.partial[i] = self.partial[i][-self.READ_CHUNK:]

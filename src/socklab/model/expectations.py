@@ -8,7 +8,6 @@ Reference with examples: docs/expectations.md at the repository root.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -31,7 +30,15 @@ from socklab.model.packetmatch import (  # noqa: F401 - the whole grammar is imp
     UdpMatch,
     _text_shorthand,
 )
-from socklab.model.values import MAC_RE, NAME_RE, SLUG_RE, Duration, Endpoint, split_endpoint  # noqa: F401
+from socklab.model.values import (  # noqa: F401
+    MAC_RE,
+    NAME_RE,
+    SLUG_RE,
+    Duration,
+    Endpoint,
+    regex_problem,
+    split_endpoint,
+)
 from socklab.model.values import Model as _Model
 
 __all__ = [
@@ -136,11 +143,8 @@ class TextMatch(_Model):
     def _check(self) -> TextMatch:
         if all(v is None for v in (self.equals, self.contains, self.not_contains, self.regex, self.empty)):
             raise ValueError("needs one of: equals, contains, not_contains, regex, empty")
-        if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as e:
-                raise ValueError(f"regex {self.regex!r} is not a valid regular expression: {e}") from None
+        if self.regex is not None and (problem := regex_problem(self.regex)) is not None:
+            raise ValueError(f"regex {self.regex!r} is not a valid regular expression: {problem}")
         return self
 
 

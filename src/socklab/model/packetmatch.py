@@ -25,6 +25,7 @@ from socklab.model.values import (
     Mac,
     Port,
     TcpFlags,
+    regex_problem,
 )
 from socklab.model.values import Model as _Model
 
@@ -125,11 +126,8 @@ class PayloadMatch(_Model):
             digits = re.sub(r"[\s:.-]", "", self.hex)
             if len(digits) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", digits):
                 raise ValueError(f"payload.hex {self.hex!r} is not an even number of hex digits")
-        if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as e:
-                raise ValueError(f"payload.regex {self.regex!r} is not a valid regular expression: {e}") from None
+        if self.regex is not None and (problem := regex_problem(self.regex, over_bytes=True)) is not None:
+            raise ValueError(f"payload.regex {self.regex!r} is not a valid regular expression: {problem}")
         return self
 
     def hex_bytes(self) -> bytes | None:

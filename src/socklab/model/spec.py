@@ -23,7 +23,7 @@ from pydantic import (
 from socklab.model.expectations import Expectations
 from socklab.model.grading import GradingSpec, Size
 from socklab.model.impair import FaultSpec, ImpairField, Impairment, Seed, Time, link_action_of
-from socklab.model.values import Duration
+from socklab.model.values import Duration, regex_problem
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
 """Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names."""
@@ -190,11 +190,8 @@ class ReadySpec(Strict):
         given = [k for k in ("tcp_listen", "udp_bound", "raw_bound", "output", "file") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of tcp_listen, udp_bound, raw_bound, output, file")
-        if self.output is not None:
-            try:
-                re.compile(self.output)
-            except re.error as err:
-                raise ValueError(f"output: bad regex: {err}") from None
+        if self.output is not None and (problem := regex_problem(self.output)) is not None:
+            raise ValueError(f"output: bad regex: {problem}")
         return self
 
 

@@ -204,3 +204,11 @@ def split_endpoint(s: str) -> tuple[str, int | None]:
 
 
 Endpoint = Annotated[str, AfterValidator(_endpoint)]
+
+
+def regex_problem(pattern: str, over_bytes: bool = False) -> str | None:
+    """Why the engine that will run a lab file's regex (socklab.regexes: the `regex` module)
+    rejects it; imported only for lab files with regexes."""
+    from socklab import regexes
+
+    return regexes.problem(pattern, over_bytes)

@@ -7,11 +7,11 @@ failure names what was expected and what was seen instead.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from socklab import regexes
 from socklab.errors import SocklabError
 from socklab.model.expectations import (
     ArpMatch,
@@ -218,7 +218,7 @@ def _text_problems(stream: str, want: TextMatch, got: str) -> list[str]:
         out.append(f"{stream} does not contain {want.contains!r}{near}; {stream} was {shown}")
     if want.not_contains is not None and want.not_contains in got:
         out.append(f"{stream} contains {want.not_contains!r}, it should not")
-    if want.regex is not None and not re.search(want.regex, got, re.MULTILINE):
+    if want.regex is not None and not regexes.found(regexes.compile_text(want.regex), got):
         out.append(f"{stream} does not match /{want.regex}/; {stream} was {shown}")
     if want.empty is True and got.strip():
         out.append(f"{stream} should be empty but is {shown}")

@@ -8,10 +8,10 @@ explain the miss.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from socklab import regexes
 from socklab.model.expectations import PacketMatch
 from socklab.verify.constraint import (
     C,
@@ -247,9 +247,9 @@ def _payload(m: PacketMatch) -> list[C]:
                     seen=seen, fields=fields, span=span,
                     phrase=lambda f: f"payload {seen(f)} does not contain {preview(sub, 60)}"))
     if p.regex is not None:
-        rx = re.compile(p.regex.encode(), re.DOTALL)
+        rx = regexes.compile_bytes(p.regex)
         cs.append(C(desc=f"payload matching /{p.regex}/", label="payload", expected=f"to match /{p.regex}/",
-                    test=lambda f: rx.search(f.data[f.pl : f.pe]) is not None, seen=seen, fields=fields, span=span,
+                    test=lambda f: regexes.found(rx, f.data[f.pl : f.pe]), seen=seen, fields=fields, span=span,
                     phrase=lambda f: f"payload {seen(f)} does not match /{p.regex}/"))
     if p.length is not None:
         n = p.length

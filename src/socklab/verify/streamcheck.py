@@ -5,11 +5,11 @@ Kept apart from checks.py because both work on `streams.Stream`, not on single f
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from socklab import regexes
 from socklab.model.expectations import Expectation, StreamMatch
 from socklab.verify.checks import Outcome, _plural, _windowed
 from socklab.verify.endpoints import Ends
@@ -75,8 +75,8 @@ def _wants(m: StreamMatch) -> list[Want]:
         out.append(Want(f"stream containing {preview(sub, 60)}", lambda s: sub in s.data,
                         lambda s: f"stream {_seen(s)} does not contain {preview(sub, 60)}"))
     if m.regex is not None:
-        rx = re.compile(m.regex.encode(), re.DOTALL)
-        out.append(Want(f"stream matching /{m.regex}/", lambda s: rx.search(s.data) is not None,
+        rx = regexes.compile_bytes(m.regex)
+        out.append(Want(f"stream matching /{m.regex}/", lambda s: regexes.found(rx, s.data),
                         lambda s: f"stream {_seen(s)} does not match /{m.regex}/"))
     if m.length is not None:
         n = m.length
