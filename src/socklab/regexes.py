@@ -10,6 +10,10 @@ time could not be checked (an error, no points), as the report then says.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from socklab.errors import SocklabError
@@ -18,6 +22,8 @@ if TYPE_CHECKING:
     import regex  # loaded on first use: importing this module stays free for runs without regexes
 
 SEARCH_TIMEOUT = 1.0  # seconds for one search
+CHECK_BUDGET = 5.0  # seconds for all the searches of one check (one per packet of a capture, say)
+_deadline = threading.local()  # per thread: a grading verifies several runs side by side
 
 
 class RegexTimeout(SocklabError):
@@ -49,11 +55,30 @@ def compile_bytes(pattern: str) -> regex.Pattern:
     return regex.compile(pattern.encode(), regex.DOTALL)
 
 
-def found(rx: regex.Pattern, data: str | bytes) -> bool:
-    """Whether `rx` matches somewhere in `data` (RegexTimeout past SEARCH_TIMEOUT)."""
+@contextmanager
+def budget(seconds: float | None = None) -> Iterator[None]:
+    """The searches inside share `seconds` (default CHECK_BUDGET): the verifier gives each check one."""
+    previous = getattr(_deadline, "at", None)
+    _deadline.at = time.monotonic() + (CHECK_BUDGET if seconds is None else seconds)
     try:
-        return rx.search(data, timeout=SEARCH_TIMEOUT) is not None
+        yield
+    finally:
+        _deadline.at = previous
+
+
+def found(rx: regex.Pattern, data: str | bytes) -> bool:
+    """Whether `rx` matches somewhere in `data` (RegexTimeout past SEARCH_TIMEOUT, or once the
+    budget this search runs under is spent)."""
+    limit, at = SEARCH_TIMEOUT, getattr(_deadline, "at", None)
+    if at is not None:
+        limit = min(limit, at - time.monotonic())
+    try:
+        if limit <= 0:
+            raise TimeoutError
+        return rx.search(data, timeout=limit) is not None
     except TimeoutError:
-        raise RegexTimeout(f"the regex /{rx.pattern if isinstance(rx.pattern, str) else rx.pattern.decode()}/ took "
-                           f"over {SEARCH_TIMEOUT:g}s on {len(data)} bytes of what the program produced "
+        pattern = rx.pattern if isinstance(rx.pattern, str) else rx.pattern.decode(errors="replace")
+        spent = f"over {SEARCH_TIMEOUT:g}s on {len(data)} bytes" if limit == SEARCH_TIMEOUT else \
+            f"the check's {CHECK_BUDGET:g}s over the packets or lines"
+        raise RegexTimeout(f"the regex /{pattern}/ took {spent} of what the program produced "
                            "(catastrophic backtracking): not checked") from None

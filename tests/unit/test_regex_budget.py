@@ -61,3 +61,17 @@ def test_lab_file_regexes_are_checked_by_the_engine_that_runs_them():
     with pytest.raises(LabFileError, match="not a valid regular expression"):
         parse_lab(base + "  - {id: x, title: t, packet: {payload: {regex: '[z-a]'}}}\n")
     assert parse_lab(base + r"  - {id: x, title: t, output: {step: step1, stdout: {regex: '^\p{L}+$'}}}" + "\n")
+
+
+def test_the_searches_of_one_check_share_its_budget():
+    """A capture of many packets, each searched just under the per-search limit, still ends."""
+    slow = regexes.compile_bytes("((a+)+)+b")
+    with regexes.budget(0.3):
+        started = time.monotonic()
+        with pytest.raises(regexes.RegexTimeout, match="the check's"):
+            for _ in range(100):
+                regexes.found(slow, EVIL.encode())
+        assert time.monotonic() - started < 2
+        with pytest.raises(regexes.RegexTimeout):  # spent: no further search starts
+            regexes.found(regexes.compile_bytes("x"), b"x")
+    assert regexes.found(regexes.compile_bytes("x"), b"x")  # outside any budget again

@@ -14,6 +14,7 @@ from socklab.errors import InfrastructureError
 from socklab.model.expectations import Expectation
 from socklab.model.lab import IfaceRef
 from socklab.regexes import RegexTimeout
+from socklab.regexes import budget as regex_budget
 from socklab.verify.context import StepRecord, VerifyContext
 from socklab.verify.endpoints import Resolver, SpecError
 from socklab.verify.frames import Capture, Frame, decode, dedup_key
@@ -208,7 +209,8 @@ class Engine:
     def check(self, e: Expectation) -> ExpectationResult:
         """Run e's check (ignoring `needs`: verify() decides about prerequisites)."""
         try:
-            out = _CHECKS[e.kind](self, e)
+            with regex_budget():
+                out = _CHECKS[e.kind](self, e)
         except (SpecError, CaptureError, RegexTimeout) as err:
             return ExpectationResult(e.id, e.title, e.points, False, 0.0, f"could not check: {err}", error=str(err))
         except Exception as err:  # a bug in socklab must not sink the whole report
