@@ -17,8 +17,9 @@ from socklab.exits import exit_code
 def error_line(err: BaseException) -> int:
     """A SocklabError or an interruption, said on one line of stderr; the exit code it means."""
     text = "interrupted" if isinstance(err, KeyboardInterrupt) else f"error: {err}"
-    sys.stderr.write(f"socklab: {text}\n")
-    sys.stderr.flush()
+    if sys.stderr is not None:  # None: started with stderr closed; the code still says it
+        sys.stderr.write(f"socklab: {text}\n")
+        sys.stderr.flush()
     return exit_code(err)
 
 

@@ -162,11 +162,13 @@ def leave(code: object) -> NoReturn:
         print(code, file=sys.stderr)
         status = 1
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()
     except (OSError, ValueError):
         status = status or 120  # the interpreter's own code for an unflushable stdout
     try:
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
     except (OSError, ValueError):
         pass
     os._exit(status)

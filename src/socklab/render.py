@@ -22,7 +22,7 @@ def console(stderr: bool = False) -> Console:
     """The CLI's consoles: no emoji (MACs such as 02:8c:54:cd:33 must stay MACs), no highlighting;
     not a terminal (a pipe, CI logs): 200 columns, so tables are not squeezed into 80."""
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 200
+    width = None if stream is not None and stream.isatty() else 200  # None: started with it closed
     return Console(stderr=stderr, highlight=False, width=width, emoji=False)
 
 

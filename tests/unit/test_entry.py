@@ -105,3 +105,15 @@ def test_only_run_with_lab_names_takes_the_path_without_typer():
     assert fast_path(["run", "tcp-hello"]) and fast_path(["run", "a", "b/"])
     for args in (["run"], ["run", "--json", "x"], ["run", "x", "-k"], ["up", "x"], ["run", "--", "x"], []):
         assert not fast_path(args), args
+
+
+def test_closed_stdout_or_stderr_changes_no_exit_code():
+    """Started with a stream closed (`>&-`), Python has sys.stdout or sys.stderr None."""
+    probe = "import sys; from socklab.entry import console; sys.argv = ['socklab', *sys.argv[1:]]; console()"
+    environ = {**os.environ, "PYTHONPATH": str(SRC)}
+    ok = subprocess.run(f'{sys.executable} -c "{probe}" validate {SRC.parent / "labs/tcp-hello"} >&-',
+                        shell=True, env=environ, timeout=60, capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    for args in ("validate /no/such", "run /no/such"):
+        bad = subprocess.run(f'{sys.executable} -c "{probe}" {args} 2>&-', shell=True, env=environ, timeout=60)
+        assert bad.returncode == 2, args
