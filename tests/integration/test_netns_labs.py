@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import socklab
+from socklab import state
 from socklab.model.loader import parse_lab
 from tests.conftest import LABS, needs_root, socklab_leftovers
 
@@ -150,24 +151,43 @@ def test_sigkill_at_random_points_of_up_then_gc_leaves_nothing(tmp_path):
     lab = _chain_lab(tmp_path, 150)
     rng = random.Random(1234)
     env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src")}
-    # kills spread over a whole `up` as long as it takes here (start-up included): a fixed
-    # window misses the middle once up gets faster, or the machine slower
+    # where to kill: most of an `up` command is start-up (no ledger record yet, nothing built);
+    # the kernel work starts with the record. A kill timed as a fraction of one timed up lands
+    # before or after that part too often on a noisy machine, so most cycles wait for the record
+    # and kill at a random moment of the kernel work; the others kill anywhere in the start
     t0 = time.monotonic()
     subprocess.run([*SOCKLAB, "up", str(lab), "--name", "t-kill-timed"], env=env, capture_output=True, check=True)
     took = time.monotonic() - t0
-    subprocess.run([*SOCKLAB, "down", "t-kill-timed"], env=env, capture_output=True, check=True)
+    record_at = None
+    proc = subprocess.Popen([*SOCKLAB, "up", str(lab), "--name", "t-kill-probe"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while proc.poll() is None:
+        if record_at is None and state.load("t-kill-probe") is not None:
+            record_at = time.monotonic() - t0
+        time.sleep(0.002)
+    building = max(0.05, time.monotonic() - t0 - (record_at or 0.0))
+    for name in ("t-kill-timed", "t-kill-probe"):
+        subprocess.run([*SOCKLAB, "down", name], env=env, capture_output=True, check=True)
     killed_midway = 0
     for cycle in range(20):
-        proc = subprocess.Popen([*SOCKLAB, "up", str(lab), "--name", f"t-kill{cycle}"], env=env,
+        name = f"t-kill{cycle}"
+        proc = subprocess.Popen([*SOCKLAB, "up", str(lab), "--name", name], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 0.95) * took)
+        if cycle % 4 == 0:
+            time.sleep(rng.uniform(0.1, 0.9) * took)
+        else:
+            deadline = time.monotonic() + 10 * took
+            while state.load(name) is None and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0.0, 0.8) * building)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         gc = subprocess.run([*SOCKLAB, "gc"], env=env, capture_output=True, text=True)
         assert gc.returncode == 0, gc.stderr
-        killed_midway += f"removed instance t-kill{cycle}" in gc.stdout
+        killed_midway += f"removed instance {name}" in gc.stdout
         # an up that completed before the kill is a live lab: gc keeps it, down removes it
-        subprocess.run([*SOCKLAB, "down", f"t-kill{cycle}"], env=env, capture_output=True)
+        subprocess.run([*SOCKLAB, "down", name], env=env, capture_output=True)
         assert [x for x in socklab_leftovers() if "t-kill" in x] == [], f"cycle {cycle}"
     assert killed_midway >= 5, "the kills should land in the middle of up"
 
