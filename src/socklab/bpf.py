@@ -114,9 +114,11 @@ def sock_fprog(program: Program) -> tuple[bytes, ctypes.Array]:
 
 def filter_problem(expression: str) -> str | None:
     """Why libpcap rejects this filter (None: it compiles, or nothing here can compile it:
-    then the capture reports it when it starts)."""
+    then the capture reports that when it starts)."""
+    if _libpcap() is None and shutil.which("tcpdump") is None:
+        return None
     try:
         compile_filter(expression)
     except UsageError as err:
-        return None if "need libpcap or tcpdump" in str(err) else str(err)
+        return str(err)
     return None

@@ -61,10 +61,15 @@ def sharing_defaults(points: Iterable[Where]) -> int:
     return sum(1 for point, _ in points if point.buffer is None)
 
 
+def engine_of(engine: str | None = None) -> str:
+    """The capture engine: the one asked for, else $SOCKLAB_CAPTURE_ENGINE, else the ring."""
+    return engine or os.environ.get(ENGINE_ENV) or "ring"
+
+
 def check_ring_budget(points: Iterable[CapturePoint], engine: str | None = None) -> None:
     """Refuse a session whose default-sized rings cannot fit SESSION_RING_BUDGET even at their
     least (more than MAX_DEFAULT_POINTS points): kernel memory no run may pin silently."""
-    if (engine or os.environ.get(ENGINE_ENV) or "ring") == "tcpdump":
+    if engine_of(engine) == "tcpdump":
         return
     count = sum(1 for point in points if point.buffer is None)
     if count > MAX_DEFAULT_POINTS:
@@ -115,7 +120,7 @@ def start_captures(points: Iterable[Where], folder: RunFolder | Path, timeout: f
     """
     pcap_dir = folder if isinstance(folder, Path) else folder.pcap_dir
     pcap_dir.mkdir(parents=True, exist_ok=True)
-    engine = engine or os.environ.get(ENGINE_ENV) or "ring"
+    engine = engine_of(engine)
     captures: list[Capture] = []
     try:
         specs = [(point, netns, pcap_dir / f"{point.stem}.pcap") for point, netns in points]
@@ -155,7 +160,7 @@ class PreparedRings:
         self._lock = threading.Lock()
         self._closed = False
         points = list(points)
-        if (engine or os.environ.get(ENGINE_ENV) or "ring") == "tcpdump" or not points:
+        if engine_of(engine) == "tcpdump" or not points:
             self._done.set()
             return
         threading.Thread(target=self._prepare, args=(points,), name="socklab-capture-prepare", daemon=True).start()

@@ -83,7 +83,8 @@ def _parse_lab(text: str, path: Path | None) -> Lab:
         path = _yaml_path(loc)
         # a union's other branches fail at the union itself (capture: a list, or "all"/"none"):
         # an error at a parent of the one reported is that, not another problem
-        more = sum(1 for o in others if _yaml_path(tuple(o["loc"])) != path[: len(_yaml_path(tuple(o["loc"])))])
+        parents = {path[:i] for i in range(len(path) + 1)}
+        more = sum(1 for o in others if _yaml_path(tuple(o["loc"])) not in parents)
         message = _clean(first["msg"]) + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
         raise LabFileError(where, message, field=field or None, line=doc.line_of(_yaml_path(loc))) from None
     try:
