@@ -143,7 +143,7 @@ def run_lab(
         result.timings["down"] = time.perf_counter() - t1
         result.timings["total"] = time.perf_counter() - t0
         folder.results.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        write_report(folder.path, result.to_dict(), strict=False)
+        write_report(folder.path, result.to_dict(), strict=False, lab=lab)
     return result
 
 
@@ -259,6 +259,9 @@ class TimedSteps:
     def __init__(self, runner: StepRunner, scenario: tuple[Step, ...]) -> None:
         import threading
 
+        for spec in scenario:
+            if spec.at is not None and spec.impair is not None:
+                type(spec.impair).model_rebuild()  # its schema (defer_build) now, not at its moment
         self.results: dict[int, StepResult] = {}
         self.timers = []
         self.started = time.time()

@@ -25,7 +25,7 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # see values.Model
 
 
 class FileSpec(_Strict):
@@ -68,7 +68,7 @@ class Pairing(BaseModel):
     maps to `student` or `reference`; the run's checks are attributed to the student's side.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True,
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True,
                               json_schema_extra={"additionalProperties": {"enum": ["student", "reference"]}})
 
     id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*$",

@@ -71,7 +71,7 @@ IMPAIRMENTS = ("delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "ra
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)  # see values.Model
 
 
 class Impairment(_Strict):

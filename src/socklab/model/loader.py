@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from socklab import nogc
 from socklab.errors import LabFileError
+from socklab.model import labcache
 from socklab.model.lab import Lab
 from socklab.model.resolve import ResolveError, resolve
 from socklab.model.spec import LabSpec
-from socklab.model.yamlsource import parse_yaml
 
 LAB_FILE = "lab.yaml"
 
@@ -46,12 +45,19 @@ def find_lab_file(ref: str | Path) -> Path:
 
 
 def load_lab(ref: str | Path) -> Lab:
+    """The lab a folder, file or shipped name refers to, validated (or as validated before:
+    model/labcache.py keeps the Lab of an unchanged file read by unchanged code)."""
     path = find_lab_file(ref)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
     except (OSError, UnicodeDecodeError) as err:
         raise LabFileError(str(path), f"cannot read: {err}") from None
-    return parse_lab(text, path)
+    lab = labcache.get(data, path)
+    if lab is None:
+        lab = parse_lab(text, path)
+        labcache.put(data, path, lab)
+    return lab
 
 
 def parse_lab(text: str, path: Path | None = None) -> Lab:
@@ -61,6 +67,10 @@ def parse_lab(text: str, path: Path | None = None) -> Lab:
 
 
 def _parse_lab(text: str, path: Path | None) -> Lab:
+    import yaml  # not needed where the cache answers
+
+    from socklab.model.yamlsource import parse_yaml
+
     where = str(path) if path else "<lab>"
     try:
         doc = parse_yaml(text)

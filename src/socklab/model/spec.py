@@ -67,7 +67,7 @@ IPv6List = Annotated[list[ipaddress.IPv6Interface], BeforeValidator(_as_list)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # see values.Model
 
 
 def empty(kind: type[list] | type[dict], description: str | None = None) -> Any:

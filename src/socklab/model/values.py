@@ -13,9 +13,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 
 class Model(BaseModel):
-    """Base of the grammar's models: frozen, no unknown keys, aliases or names."""
+    """Base of the grammar's models: frozen, no unknown keys, aliases or names.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    defer_build: a model's schema is built when something first validates with it, not when
+    the module is imported, so a Lab unpickled from model/labcache.py costs no builds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 
 def write_report(folder: Path, results: dict[str, Any] | None = None, strict: bool = True,
-                 everything: bool = False) -> Path:
+                 everything: bool = False, lab: Any = None) -> Path:
     """(Re)build folder/report.html from the run folder's files; `results` overrides results.json.
 
     A graded run's page leaves out the checks `grading.visibility` hides from students, unless
@@ -30,13 +30,15 @@ def write_report(folder: Path, results: dict[str, Any] | None = None, strict: bo
 
     strict=False (run, grade, verify): a report that cannot be built must not cost the run
     its results, so the page then says why instead, and the error is not raised.
+    `lab`: the run's lab, where the caller holds it (the folder's lab.yaml is its copy), so
+    that it is not read and validated again.
     """
     from socklab.report.build import write_report as _write
 
     if strict:
-        return _write(folder, results, everything)
+        return _write(folder, results, everything, lab)
     try:
-        return _write(folder, results, everything)
+        return _write(folder, results, everything, lab)
     except Exception as err:  # the report is a view of the run: never let it fail the run
         from html import escape
 

@@ -122,8 +122,10 @@ def _read_capture(folder: Path, point: str, info: dict[str, Any]) -> CaptureData
     return data
 
 
-def gather(folder: Path, results: dict[str, Any] | None = None, everything: bool = False) -> RunView:
-    """Read what the report needs from a run folder (results may be given, e.g. by verify).
+def gather(folder: Path, results: dict[str, Any] | None = None, everything: bool = False,
+           lab: Any = None) -> RunView:
+    """Read what the report needs from a run folder (results, and the lab its lab.yaml holds,
+    may be given: by run, by verify).
 
     A graded run's hidden checks are left out unless `everything` (the teacher's view)."""
     run = RunFolder(Path(folder).resolve())
@@ -132,7 +134,7 @@ def gather(folder: Path, results: dict[str, Any] | None = None, everything: bool
         results = _json(run.results)
         if not results:
             raise UsageError(f"{folder} is not a socklab run folder (no readable results.json)")
-    lab = _load(run)
+    lab = lab if lab is not None else _load(run)
     hidden = {} if everything else withheld(lab, results)
     if hidden:
         results = {**results, "expectations": [e for e in results.get("expectations", []) if str(e.get("id")) not in hidden]}
@@ -188,9 +190,10 @@ def render(view: RunView) -> str:
     return html.page(view, timeline)
 
 
-def write_report(folder: Path, results: dict[str, Any] | None = None, everything: bool = False) -> Path:
+def write_report(folder: Path, results: dict[str, Any] | None = None, everything: bool = False,
+                 lab: Any = None) -> Path:
     """Build and write folder/report.html (atomically: a reader never sees half a page)."""
-    view = gather(folder, results, everything)
+    view = gather(folder, results, everything, lab)
     target = RunFolder(view.folder).report
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     tmp.write_text(render(view), encoding="utf-8")
