@@ -103,7 +103,8 @@ class GradingSpec(_Strict):
     points: dict[str, float] = Field(default_factory=dict, description="override expectation points")
     visibility: dict[str, Visibility] = Field(default_factory=dict)
     default_visibility: Visibility = "visible"
-    limits: Limits = Limits()
+    limits: Limits = Field(default_factory=Limits,  # not an instance made at import (defer_build)
+                           json_schema_extra=lambda schema: schema.update(default=Limits().model_dump()))
 
     @model_validator(mode="after")
     def _names(self) -> GradingSpec:
