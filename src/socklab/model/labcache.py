@@ -23,6 +23,7 @@ import importlib.util
 import os
 import pickle
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def put(text: bytes, path: Path, lab: Any) -> None:
     try:
         _DIR.mkdir(parents=True, exist_ok=True)
         target = _DIR / key(text, path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
         tmp.write_bytes(pickle.dumps(lab, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, target)
         _prune()

@@ -54,7 +54,7 @@ def load_lab(ref: str | Path) -> Lab:
     except (OSError, UnicodeDecodeError) as err:
         raise LabFileError(str(path), f"cannot read: {err}") from None
     lab = labcache.get(data, path)
-    if lab is None:
+    if not isinstance(lab, Lab):
         lab = parse_lab(text, path)
         labcache.put(data, path, lab)
     return lab
