@@ -148,3 +148,19 @@ def test_a_read_only_cache_folder_still_loads(tmp_path, monkeypatch):
     lab_file = tmp_path / "lab.yaml"
     lab_file.write_text(GOOD)
     assert load_lab(lab_file).name == "t"
+
+
+def test_windows_and_old_mac_line_ends_read_as_text_mode_reads_them(cache, tmp_path):
+    """load_lab reads bytes (the key) and decodes them as a text-mode read would."""
+    lab_file = tmp_path / "lab.yaml"
+    lab_file.write_text(GOOD)
+    plain = load_lab(lab_file)
+    for ending in ("\r\n", "\r"):
+        lab_file.write_bytes(GOOD.replace("\n", ending).encode())
+        loaded = load_lab(lab_file)
+        assert (loaded.name, loaded.scenario, loaded.expect) == (plain.name, plain.scenario, plain.expect)
+        broken = GOOD.replace("tcp_listen: 80", "tcp_listen: 99999").replace("\n", ending)
+        lab_file.write_bytes(broken.encode())
+        with pytest.raises(LabFileError) as info:
+            load_lab(lab_file)
+        assert info.value.line == 8, ending  # the scenario step, as with "\n"
