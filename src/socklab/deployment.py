@@ -182,7 +182,7 @@ def attach(instance: str) -> Deployment:
         raise UsageError(f"no lab instance {instance!r} is up (see `socklab status`)")
     plan_file = state.instance_dir(instance) / "plan.json"
     try:
-        plan = Plan.model_validate_json(plan_file.read_text())
+        plan = Plan.from_json(plan_file.read_text())
     except (OSError, ValueError) as err:
         raise StateError(f"instance {instance!r} has no readable plan ({err}); `socklab down {instance}` removes it") from None
     return Deployment(plan=plan, backend=get_backend(record.backend), record=record)

@@ -2,13 +2,22 @@
 
 The plan is what backends realise and what `socklab plan` prints. Same lab file and
 instance name, same plan, byte for byte.
+
+Plain frozen dataclasses, written as JSON with the standard library: make_plan builds them
+from a validated Lab, so nothing here needs validating, and a `socklab run` that finds its
+lab in model/labcache.py then never builds a pydantic schema (building one also imports
+importlib.metadata, for pydantic's plugins: together ~30 ms of a run here). A plan read back
+from its JSON (`Plan.from_json`) is validated with pydantic, imported then.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 import re
-
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from dataclasses import dataclass
+from typing import Any
 
 from socklab import names
 from socklab.errors import LabFileError, UsageError
@@ -29,11 +38,13 @@ ROUTER_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1
 SWITCH_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_FORBID_EXTRA = {"extra": "forbid"}  # pydantic's config for these dataclasses, read by from_json
 
 
-class PlanInterface(_Frozen):
+@dataclass(frozen=True)
+class PlanInterface:
+    __pydantic_config__ = _FORBID_EXTRA
+
     name: str
     index: int  # ifindex, unique in the lab: a veth and its peer never share one (see netns.py)
     mac: str
@@ -43,12 +54,18 @@ class PlanInterface(_Frozen):
     peer: str  # "node:iface"
 
 
-class PlanRoute(_Frozen):
+@dataclass(frozen=True)
+class PlanRoute:
+    __pydantic_config__ = _FORBID_EXTRA
+
     to: str
     via: str
 
 
-class PlanNode(_Frozen):
+@dataclass(frozen=True)
+class PlanNode:
+    __pydantic_config__ = _FORBID_EXTRA
+
     name: str
     kind: str
     netns: str
@@ -67,13 +84,19 @@ class PlanNode(_Frozen):
         raise KeyError(f"{self.name} has no interface {name}")
 
 
-class PlanLink(_Frozen):
+@dataclass(frozen=True)
+class PlanLink:
+    __pydantic_config__ = _FORBID_EXTRA
+
     index: int
     a: str
     b: str
 
 
-class PlanRelayLink(_Frozen):
+@dataclass(frozen=True)
+class PlanRelayLink:
+    __pydantic_config__ = _FORBID_EXTRA
+
     """An impaired link: a <-veth-> relay:a_side, relay:b_side <-veth-> b (the relay forwards between)."""
 
     index: int  # the lab's link
@@ -87,7 +110,10 @@ class PlanRelayLink(_Frozen):
     b_side_mac: str
 
 
-class PlanRelay(_Frozen):
+@dataclass(frozen=True)
+class PlanRelay:
+    __pydantic_config__ = _FORBID_EXTRA
+
     """The hidden namespace holding both relay ends of every impaired link (one per instance)."""
 
     netns: str
@@ -97,24 +123,31 @@ class PlanRelay(_Frozen):
         return next((lk for lk in self.links if lk.index == index), None)
 
 
-class HostEntry(_Frozen):
+@dataclass(frozen=True)
+class HostEntry:
+    __pydantic_config__ = _FORBID_EXTRA
+
     address: str
     name: str
 
 
-class Plan(_Frozen):
+@dataclass(frozen=True)
+class Plan:
+    __pydantic_config__ = _FORBID_EXTRA
+
     lab: str
     instance: str
     nodes: list[PlanNode]
     links: list[PlanLink]
     hosts: list[HostEntry]
     relay: PlanRelay | None = None  # impaired links (socklab.impair); None: every link is a plain veth
-    _by_name: dict[str, PlanNode] | None = PrivateAttr(default=None)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, PlanNode]:
+        return {n.name: n for n in self.nodes}
 
     def node(self, name: str) -> PlanNode:
         """A node by name, in constant time (callers ask once per node or capture point)."""
-        if self._by_name is None:
-            self._by_name = {n.name: n for n in self.nodes}
         found = self._by_name.get(name)
         if found is None:
             known = ", ".join(n.name for n in self.nodes)
@@ -127,7 +160,24 @@ class Plan(_Frozen):
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2)
+        """Two-space indented JSON, fields in declaration order, non-ASCII as is."""
+        return json.dumps(_as_data(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Plan:
+        """A plan written by to_json, checked field by field (ValueError if it is not one)."""
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(cls).validate_json(text)
+
+
+def _as_data(obj: Any) -> Any:
+    """A plan as JSON data: what dataclasses.asdict gives, without its deep copies."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _as_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [_as_data(x) for x in obj]
+    return obj
 
 
 def make_plan(lab: Lab, instance: str | None = None) -> Plan:

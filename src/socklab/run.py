@@ -336,7 +336,7 @@ def reverify(folder: Path, lab: Lab | None = None) -> RunResult:
     run = RunFolder(Path(folder).resolve())
     try:
         saved = json.loads(run.results.read_text())
-        plan = Plan.model_validate_json(run.plan.read_text())
+        plan = Plan.from_json(run.plan.read_text())
     except (OSError, ValueError) as err:
         raise UsageError(f"{run} is not a socklab run folder ({err})") from None
     if lab is None:

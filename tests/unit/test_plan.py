@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from socklab.errors import UsageError
 from socklab.model.loader import load_lab, parse_lab
-from socklab.plan import make_plan
+from socklab.plan import Plan, make_plan
 
 LABS = Path(__file__).resolve().parents[2] / "labs"
 
@@ -140,3 +141,31 @@ def test_bad_instance_names_are_refused():
     for bad in ("Bad", "a/b", "x" * 25, "-x", "a.b"):
         with pytest.raises(UsageError, match="instance name"):
             make_plan(lab, bad)
+
+
+def test_a_plan_reads_back_from_its_json_as_the_same_plan():
+    for path in sorted(LABS.glob("*/lab.yaml")):
+        plan = make_plan(load_lab(path), "back-1")
+        assert Plan.from_json(plan.to_json()) == plan, path
+
+
+def test_plan_json_is_indented_in_field_order_with_text_as_is():
+    plan = make_plan(parse_lab("name: t\nnodes: {a: {ip: 10.0.0.1/24}, b: {ip: 10.0.0.2/24}}\nlinks: [[a:eth0, b:eth0]]\n"))
+    text = plan.to_json()
+    assert text.startswith('{\n  "lab": "t",\n  "instance": "t",\n  "nodes": [\n    {\n      "name": "a",\n'
+                           '      "kind": "host",\n      "netns": "sl-t.a",\n      "interfaces": [\n')
+    assert '"relay": null\n}' in text and '"routes": [],' in text
+    assert json.loads(text)["hosts"] == [{"address": "10.0.0.1", "name": "a"}, {"address": "10.0.0.2", "name": "b"}]
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.pop("instance"),
+    lambda d: d["nodes"][0].update(stray=1),
+    lambda d: d["nodes"][0]["interfaces"][0].update(index="two"),
+    lambda d: d.update(links="none"),
+])
+def test_a_plan_file_that_is_not_one_is_refused(change):
+    data = json.loads(make_plan(load_lab(LABS / "tcp-hello")).to_json())
+    change(data)
+    with pytest.raises(ValueError):
+        Plan.from_json(json.dumps(data))

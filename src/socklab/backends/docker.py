@@ -35,6 +35,7 @@ accepted may still land after the crash: `destroy` waits for them to settle.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import os
 import shutil
 import time
@@ -357,8 +358,8 @@ def _names(containers: list[dict]) -> set[str]:
 
 
 def _with_docker_sysctls(plan: Plan) -> Plan:
-    nodes = [n.model_copy(update={"sysctls": {**DOCKER_SYSCTLS, **n.sysctls}}) for n in plan.nodes]
-    return plan.model_copy(update={"nodes": nodes})
+    nodes = [dataclasses.replace(n, sysctls={**DOCKER_SYSCTLS, **n.sysctls}) for n in plan.nodes]
+    return dataclasses.replace(plan, nodes=nodes)
 
 
 def _short(err: Exception) -> str:
