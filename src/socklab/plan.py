@@ -95,9 +95,9 @@ class PlanLink:
 
 @dataclass(frozen=True)
 class PlanRelayLink:
-    __pydantic_config__ = _FORBID_EXTRA
-
     """An impaired link: a <-veth-> relay:a_side, relay:b_side <-veth-> b (the relay forwards between)."""
+
+    __pydantic_config__ = _FORBID_EXTRA
 
     index: int  # the lab's link
     a: str  # "node:iface"
@@ -112,9 +112,9 @@ class PlanRelayLink:
 
 @dataclass(frozen=True)
 class PlanRelay:
-    __pydantic_config__ = _FORBID_EXTRA
-
     """The hidden namespace holding both relay ends of every impaired link (one per instance)."""
+
+    __pydantic_config__ = _FORBID_EXTRA
 
     netns: str
     links: list[PlanRelayLink]
