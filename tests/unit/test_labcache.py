@@ -164,3 +164,41 @@ def test_windows_and_old_mac_line_ends_read_as_text_mode_reads_them(cache, tmp_p
         with pytest.raises(LabFileError) as info:
             load_lab(lab_file)
         assert info.value.line == 8, ending  # the scenario step, as with "\n"
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from socklab.model import labcache
+labcache._DIR = Path(sys.argv[1])
+from socklab.model.loader import load_lab
+from socklab.plan import make_plan
+import socklab.run, socklab.cli_run
+lab = load_lab(sys.argv[2])
+plan = make_plan(lab)
+assert make_plan(lab).to_json() == plan.to_json()
+from pydantic import BaseModel
+built, todo = [], list(BaseModel.__subclasses__())
+while todo:
+    cls = todo.pop()
+    todo += cls.__subclasses__()
+    if cls.__dict__.get("__pydantic_complete__"):
+        built.append(cls.__name__)
+print(sorted(built), sorted(m for m in ("yaml", "importlib.metadata") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("name", ["tcp-hello", "routed", "icmp-raw"])
+def test_a_kept_lab_loads_and_plans_without_building_a_schema(tmp_path, name):
+    """What makes a `socklab run` start fast: from the cache, no pydantic schema is built and
+    neither PyYAML nor importlib.metadata (pydantic's plugin lookup) is imported. A model
+    instance made at import, or a plan validated again, would show here."""
+    env = {k: v for k, v in os.environ.items() if k != "SOCKLAB_NO_LAB_CACHE"}
+
+    def child() -> str:
+        return subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "cache"), name], env=env, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    first = child()  # validates: builds what validation needs
+    assert "LabSpec" in first and "'yaml'" in first
+    assert child() == "[] []"
