@@ -1,7 +1,7 @@
 """Validated labs kept between commands: the same lab file, read by the same code, loads once.
 
 Why: a `socklab run` spends more time importing than running. Validating a lab file needs
-PyYAML and the schema of every pydantic model built (about 40 ms of a 0.3 s run here);
+PyYAML and the schema of every pydantic model built (40–60 ms of a ~0.4 s run here);
 unpickling the resolved Lab needs neither, because the models defer building their
 schemas until something validates with them (`defer_build`). Validation is a pure function
 of the file's text, its path (the lab's files are found beside it) and the code that reads
@@ -87,7 +87,8 @@ def _prune() -> None:
 
 @functools.cache
 def _code_fingerprint() -> tuple[object, ...]:
-    """What changes whenever the code that validates could: ~1 ms of stat calls, no imports."""
+    """What changes whenever the code that validates could: 2–3 ms of stat calls, once per process,
+    importing nothing it fingerprints."""
     parts: list[object] = [sys.version, sys.prefix]
     for root, dirs, files in os.walk(_PACKAGE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
