@@ -14,6 +14,10 @@ LABEL_NODE = "socklab.node"
 LABEL_LAB_NAME = "socklab.labname"
 NETNS_SEPARATOR = "."  # never valid in lab, instance or node names, so names never collide
 
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
+"""Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names
+(the lab file's grammar, model/spec.py, and an instance name given on the command line)."""
+
 
 RELAY_NODE = "~relay"
 """The hidden namespace of an instance's impaired links: `sl-<instance>.~relay` ('~' is never in a node name)."""

@@ -22,7 +22,6 @@ from typing import Any
 from socklab import names
 from socklab.errors import LabFileError, UsageError
 from socklab.model.lab import Lab, Node
-from socklab.model.spec import NAME_PATTERN
 
 # Determinism: no DAD (addresses usable at once), no router solicitations (no stray packets).
 BASE_SYSCTLS: dict[str, str] = {
@@ -182,7 +181,7 @@ def _as_data(obj: Any) -> Any:
 
 def make_plan(lab: Lab, instance: str | None = None) -> Plan:
     """The plan of `lab` for one instance (default: named after the lab)."""
-    if instance is not None and not re.fullmatch(NAME_PATTERN, instance):
+    if instance is not None and not re.fullmatch(names.NAME_PATTERN, instance):
         raise UsageError(f"instance name {instance!r}: use lowercase letters, digits and '-', "
                          "start with a letter, at most 24 characters")
     instance = instance or lab.name

@@ -143,7 +143,7 @@ def load_mutants(lab: Lab) -> dict[str, MutantSpec]:
 def build_submission(lab: Lab, name: str, spec: MutantSpec | None, into: Path) -> Path:
     """The solution's files with the mutant's on top (and its `remove:` files gone)."""
     folder = into / lab.name / name
-    reference = (lab.folder or Path(".")) / (lab.grading.reference if lab.grading else SOLUTION)
+    reference = (lab.folder or Path(".")) / lab.reference
     shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("__pycache__"))
     if spec is not None:
         source = (lab.folder or Path(".")) / "mutants" / name

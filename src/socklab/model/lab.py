@@ -1,18 +1,24 @@
 """The resolved lab: every node with all its interfaces, peers and addresses known.
 
-Pure data, frozen, built from a LabSpec by resolve.py. Backends never see the spec.
+Pure data, frozen, built from a LabSpec by resolve.py. Backends never see the spec. Only the
+fields a verifier or a grader reads hold the lab file's pydantic models (the expectations, the
+grading, the spec itself), and so do impaired links, faults and impair steps: this module
+imports no pydantic, so bringing up a kept lab (model/labcache.py) needs none.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import pickle
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from socklab.model.impair import FaultSpec, Impairment, LinkImpairment
-from socklab.model.spec import LabSpec, ReadySpec, StepSpec
+if TYPE_CHECKING:  # pydantic models: a run whose lab came from the cache imports them only if used
+    from socklab.model.impair import FaultSpec, Impairment, LinkImpairment
+    from socklab.model.spec import LabSpec, ReadySpec, StepSpec
 
 
 @dataclass(frozen=True)
@@ -194,10 +200,39 @@ class Lab:
     seed: int = 0
     faults: tuple[Fault, ...] = ()
     source: Path | None = None  # the lab.yaml it came from
+    reference: str = "solution"  # the lab folder's reference programs (grading.reference)
 
     @property
     def folder(self) -> Path | None:
         return self.source.parent if self.source else None
+
+    # Pickled (model/labcache.py keeps Labs) with its pydantic parts in a blob of their own,
+    # unpickled when first used: a run's up and steps then import no pydantic (~150 ms here),
+    # and run.py thaws the blob on its import thread while the steps run.
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        blob = state.pop(_FROZEN, None)
+        parts = tuple(state.pop(name, None) for name in _PYDANTIC_PARTS)
+        state[_FROZEN] = blob if blob is not None else pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str) -> Any:  # only for attributes not (yet) in __dict__
+        if name in _PYDANTIC_PARTS and _FROZEN in self.__dict__:
+            self.thaw()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def thaw(self) -> None:
+        """Unpickle the parts kept frozen (a no-op for a Lab that was never pickled)."""
+        with _THAWING:
+            blob = self.__dict__.get(_FROZEN)
+            if blob is not None:
+                self.__dict__.update(zip(_PYDANTIC_PARTS, pickle.loads(blob), strict=True))
+                del self.__dict__[_FROZEN]
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -214,3 +249,10 @@ class Lab:
     @property
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
+
+
+_PYDANTIC_PARTS = ("expect", "grading", "spec")
+"""The Lab's fields that hold pydantic models whatever the lab (a link's impairment, a fault's
+match and a link step's impairment are pydantic too, but only in labs that have them)."""
+_FROZEN = "_frozen_parts"
+_THAWING = threading.Lock()  # the import thread and the main thread may both reach for them

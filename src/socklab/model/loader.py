@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from socklab import nogc
 from socklab.errors import LabFileError
 from socklab.model import labcache
 from socklab.model.lab import Lab
-from socklab.model.resolve import ResolveError, resolve
-from socklab.model.spec import LabSpec
 
 LAB_FILE = "lab.yaml"
 
@@ -67,8 +63,11 @@ def parse_lab(text: str, path: Path | None = None) -> Lab:
 
 
 def _parse_lab(text: str, path: Path | None) -> Lab:
-    import yaml  # not needed where the cache answers
+    import yaml  # none of these is needed where the cache answers
+    from pydantic import ValidationError
 
+    from socklab.model.resolve import ResolveError, resolve
+    from socklab.model.spec import LabSpec
     from socklab.model.yamlsource import parse_yaml
 
     where = str(path) if path else "<lab>"

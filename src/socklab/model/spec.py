@@ -24,9 +24,7 @@ from socklab.model.expectations import Expectations
 from socklab.model.grading import GradingSpec, Size
 from socklab.model.impair import FaultSpec, ImpairField, Impairment, Seed, Time, link_action_of
 from socklab.model.values import Duration, regex_problem
-
-NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
-"""Node, lab and instance names: DNS-label-like, short enough for hostnames and kernel names."""
+from socklab.names import NAME_PATTERN
 
 IFNAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,14}$"
 """Interface names: the kernel's limit is 15 bytes (IFNAMSIZ - 1)."""
