@@ -75,7 +75,7 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
         source=source,
         seed=spec.seed,
         faults=faults,
-        reference=spec.grading.reference if spec.grading else "solution",
+        reference=spec.grading.reference if spec.grading else Lab.reference,
     )
 
 
