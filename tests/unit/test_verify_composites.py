@@ -156,6 +156,35 @@ def test_close_reset(run):
     assert r.message.startswith("connection 192.168.11.12:40000 <> 192.168.11.11:12345 was reset: RST from server:12345 (server-eth0.pcap #6)")
 
 
+def test_a_reset_after_the_close_completed_answers_a_late_segment_and_does_not_count(run):
+    """Seen in CI: the client's ACK of the server's FIN, sent from another CPU, came after the
+    client's FIN; the server (TIME_WAIT) answered it, and the closed client sent RST."""
+    pk = conversation(close="none") + [
+        s2c() / TCP(sport=12345, dport=40000, flags="FA", seq=524, ack=124),
+        c2s() / TCP(sport=40000, dport=12345, flags="FA", seq=124, ack=525),
+        s2c() / TCP(sport=12345, dport=40000, flags="A", seq=525, ack=125),
+        c2s() / TCP(sport=40000, dport=12345, flags="A", seq=124, ack=525),  # the late ACK
+        s2c() / TCP(sport=12345, dport=40000, flags="A", seq=525, ack=125),
+        c2s() / TCP(sport=40000, dport=12345, flags="R", seq=125),
+    ]
+    r = check(run, pk, CLOSE)
+    assert r.passed, r.message
+    assert r.message.endswith("both acknowledged; the RST server-eth0.pcap #11 came after the close and "
+                              "answers a late segment (a reordered or repeated ACK), not the program")
+    assert len(r.evidence) == 3
+
+
+@pytest.mark.parametrize("acked", [False, True])
+def test_a_reset_before_the_second_fin_is_acknowledged_counts(run, acked):
+    pk = conversation(close="none") + [
+        c2s() / TCP(sport=40000, dport=12345, flags="FA", seq=124, ack=524),
+        s2c() / TCP(sport=12345, dport=40000, flags="FA", seq=524, ack=125 if acked else 124),
+        c2s() / TCP(sport=40000, dport=12345, flags="R", seq=125),
+    ]
+    r = check(run, pk, CLOSE)
+    assert not r.passed and "was reset: RST from client (server-eth0.pcap #8)" in r.message
+
+
 def test_close_half(run):
     r = check(run, conversation(close="half"), CLOSE)
     assert r.message == ("client closed connection 192.168.11.12:40000 <> 192.168.11.11:12345 (FIN server-eth0.pcap #6) "

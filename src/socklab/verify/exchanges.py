@@ -150,6 +150,12 @@ def check_tcp_close(engine: Engine, e: Expectation) -> Outcome:
     an, bn = tc.between
     if not conns:
         return Outcome(False, f"no TCP packet between {an} and {bn} at all on {where}")
+    late: list[Frame] = []  # resets after a completed close: answers to stray segments
+    for c in conns.values():
+        done = _close_completed(c)
+        if done is not None:
+            late += [r for r in c["rst"] if _after(r, done)]
+            c["rst"] = [r for r in c["rst"] if not _after(r, done)]
     resets = [f for c in conns.values() for f in c["rst"]]
     clean = [c for c in conns.values() if c["a"] and c["b"] and not c["rst"]]
     if resets:
@@ -160,9 +166,11 @@ def check_tcp_close(engine: Engine, e: Expectation) -> Outcome:
                        evidence_lines(resets, t0))
     if clean:
         c = clean[0]
-        return Outcome(True, f"connection {_conn(c['a'][0], a)} closed: FIN from {an} ({c['a'][0].where}), "
-                             f"FIN from {bn} ({c['b'][0].where}), no RST",
-                       evidence_lines([c["a"][0], c["b"][0]], t0))
+        msg = (f"connection {_conn(c['a'][0], a)} closed: FIN from {an} ({c['a'][0].where}), "
+               f"FIN from {bn} ({c['b'][0].where}), ")
+        msg += (f"both acknowledged; the RST {late[0].where} came after the close and answers a late segment "
+                "(a reordered or repeated ACK), not the program" if late else "no RST")
+        return Outcome(True, msg, evidence_lines([c["a"][0], c["b"][0], *late[:1]], t0))
     c = max(conns.values(), key=lambda c: (bool(c["a"]) + bool(c["b"]), len(c["all"])))
     name = _conn(c["all"][0], a)
     if c["a"]:
@@ -172,6 +180,29 @@ def check_tcp_close(engine: Engine, e: Expectation) -> Outcome:
     else:
         msg = f"connection {name} was never closed: no FIN from either side ({_plural(len(c['all']), 'segment')} seen)"
     return Outcome(False, msg, evidence_lines(c["a"] + c["b"] or c["all"][-3:], t0))
+
+
+def _close_completed(c: dict[str, list[Frame]]) -> Frame | None:
+    """The segment that acknowledged the second of the two FINs, or None while the close is not done.
+
+    After it, both sockets are gone or in TIME_WAIT: a RST then answers a segment that came
+    late to a closed socket (on veth, segments sent from two CPUs can swap places), not
+    anything the programs did; a reset they cause (unread data, SO_LINGER 0) replaces a FIN.
+    """
+    if not (c["a"] and c["b"]):
+        return None
+    acks = []
+    for fins, other in ((c["a"], c["b"]), (c["b"], c["a"])):
+        fin = fins[0]
+        end = (_seq(fin) + fin.pe - fin.pl + 1) & 0xFFFFFFFF
+        peer = {(f.ipsrc, f.sport) for f in other}
+        ack = next((f for f in c["all"] if (f.ipsrc, f.sport) in peer and f.tflags & ACK and not f.tflags & RST
+                    and (_ack(f) - end) & 0xFFFFFFFF < 1 << 31 and _after(f, fin)), None)
+        if ack is None:
+            return None
+        acks.append(ack)
+    first, second = acks
+    return second if _after(second, first) else first
 
 
 def _conn(f: Frame, first: Ends | None = None) -> str:
