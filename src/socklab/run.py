@@ -7,7 +7,6 @@ each step's output, the pcaps, the results as JSON, a manifest of versions and r
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import json
@@ -190,7 +189,7 @@ def _execute(lab: Lab, dep: Deployment, folder: RunFolder, result: RunResult, su
             prepared.close()  # nothing else will use what is left
         result.timings["capture_start"] = time.perf_counter() - t
         t = time.perf_counter()
-        import_in_background((*AFTER_STEPS, *preload), then=lab.thaw)
+        import_in_background((*AFTER_STEPS, *preload))
         timed = TimedSteps(runner, lab.scenario)
         for spec in lab.scenario:
             if spec.link is not None and spec.at is not None:
@@ -230,25 +229,24 @@ AFTER_STEPS = ("socklab.verify.engine", "socklab.report.build")
 """What a run imports once its steps are over (about 20 ms the first time)."""
 
 
-def import_in_background(modules: tuple[str, ...], then: Callable[[], object] | None = None) -> None:
-    """Run `then` (the Lab's thaw: its pydantic parts, and pydantic itself, ~150 ms here), then
-    import these, on a thread while the steps run. The thread shares the GIL, so this gains
+def import_in_background(modules: tuple[str, ...]) -> None:
+    """Import these on a thread while the steps run. The thread shares the GIL, so this gains
     only the time the main thread spends waiting on the programs and the kernel (~110 ms for
-    tcp-hello). Started at the steps, not earlier: during up, the thread's share of the GIL
-    made up 30 ms slower. Modules imported already cost nothing; a failure is left for the
-    caller to meet again where it needs them, which says why."""
+    tcp-hello, more than the ~70 ms these cost here). Started at the steps, not earlier:
+    during up, the thread's share of the GIL made up 30 ms slower. Modules imported already
+    cost nothing; a failure is left for the caller to meet again where it needs them, which
+    says why."""
     import sys
     import threading
 
-    tasks = [*([then] if then else []),
-             *(functools.partial(importlib.import_module, m) for m in modules if m not in sys.modules)]
-    if not tasks:
+    missing = [m for m in modules if m not in sys.modules]
+    if not missing:
         return
 
     def load() -> None:
-        for task in tasks:
+        for module in missing:
             try:
-                task()
+                importlib.import_module(module)
             except Exception:  # noqa: BLE001, S112 - met again, and reported, where needed
                 continue
 

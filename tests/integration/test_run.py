@@ -191,3 +191,35 @@ def test_the_executable_runs_labs_without_typer_and_is_interrupted_cleanly(tmp_p
     assert proc.returncode == 130 and "socklab: interrupted" in err
     assert state.load("fast-slow") is None
     assert subprocess.run(["pgrep", "-f", "sleep 30[.]4817$"], capture_output=True).returncode == 1
+
+
+KEPT_RUN = """
+import sys
+from pathlib import Path
+from socklab.model import labcache
+labcache._DIR = Path(sys.argv[1])
+from socklab import cli_render
+from socklab.model.loader import load_lab
+from socklab.run import run_lab
+result = run_lab(load_lab("tcp-hello"), runs_dir=Path(sys.argv[2]), preload=("socklab.render",))
+cli_render.run_result(result, False)
+print("RESULT", result.ok, len(result.expectations), "pydantic" in sys.modules)
+"""
+
+
+def test_a_run_of_a_kept_lab_verifies_reports_and_prints_without_pydantic(tmp_path):
+    """What keeps `socklab run` near 0.25 s: once the lab is kept, nothing on the run's path
+    (verification, report.html, the printed tables included) imports pydantic."""
+    env = {**os.environ, "PYTHONPATH": str(LABS.parent / "src")}
+    env.pop("SOCKLAB_NO_LAB_CACHE", None)
+
+    def run() -> str:
+        out = subprocess.run([sys.executable, "-c", KEPT_RUN, str(tmp_path / "cache"), str(tmp_path / "runs")],
+                             env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+        assert "handshake" in out and "client-prints" in out  # the printed expectations table
+        return out.splitlines()[-1]
+
+    assert run() == "RESULT True 6 True"  # validated: pydantic
+    assert run() == "RESULT True 6 False"  # kept
+    report = sorted((tmp_path / "runs").glob("tcp-hello-*"))[-1] / "report.html"
+    assert "Hello World from server" in report.read_text()

@@ -173,12 +173,14 @@ from socklab.model import labcache
 labcache._DIR = Path(sys.argv[1])
 from socklab.model.loader import load_lab
 from socklab.plan import make_plan
-import socklab.run, socklab.cli_run
+import socklab.run, socklab.cli_run, socklab.verify.engine, socklab.report.build, socklab.render
+from socklab.model import plain
 lab = load_lab(sys.argv[2])
 plan = make_plan(lab)
 assert make_plan(lab).to_json() == plan.to_json()
-before_verify = "pydantic" in sys.modules
-assert lab.expect and lab.grading is lab.grading and lab.spec.name == lab.name  # thawed
+assert lab.expect and all(isinstance(e, plain.Expectation) and e.references() for e in lab.expect)
+before_thaw = "pydantic" in sys.modules
+assert lab.grading is lab.grading and lab.spec.name == lab.name  # thawed
 from pydantic import BaseModel
 built, todo = [], list(BaseModel.__subclasses__())
 while todo:
@@ -186,16 +188,17 @@ while todo:
     todo += cls.__subclasses__()
     if cls.__dict__.get("__pydantic_complete__"):
         built.append(cls.__name__)
-print(before_verify, sorted(built), sorted(m for m in ("yaml", "importlib.metadata") if m in sys.modules))
+print(before_thaw, sorted(built), sorted(m for m in ("yaml", "importlib.metadata") if m in sys.modules))
 """
 
 
 @pytest.mark.parametrize(("name", "impaired"), [("tcp-hello", False), ("routed", False), ("icmp-raw", True)])
 def test_a_kept_lab_loads_and_plans_without_building_a_schema(tmp_path, name, impaired):
-    """What makes a `socklab run` start fast: from the cache, a lab loads and plans, and the run's
-    modules import, without pydantic; its expectations, thawed, build no schema, and neither
-    PyYAML nor importlib.metadata (pydantic's plugin lookup) is imported. A model instance made
-    at import, a plan validated again or a pydantic import on the run's path would show here.
+    """What makes a `socklab run` fast: from the cache, a lab loads and plans, the run's modules
+    import (the verifier, the report and the renderer too) and its expectations read, without
+    pydantic; its grading and spec, thawed, build no schema, and neither PyYAML nor
+    importlib.metadata (pydantic's plugin lookup) is imported. A model instance made at
+    import, a plan validated again or a pydantic import on the run's path would show here.
     (A lab with impaired links holds pydantic models in its links, so it imports pydantic.)"""
     env = {k: v for k, v in os.environ.items() if k != "SOCKLAB_NO_LAB_CACHE"}
 
@@ -209,23 +212,24 @@ def test_a_kept_lab_loads_and_plans_without_building_a_schema(tmp_path, name, im
 
 
 def test_a_kept_labs_pydantic_parts_thaw_on_first_use(cache):
-    """The Lab from the cache holds its expectations, grading and spec frozen until one is used;
-    then all three are there, equal to a validation's, and it pickles again as it was."""
+    """The Lab from the cache holds its grading and spec frozen until one is used (its
+    expectations are plain twins, there at once); then both are there, equal to a
+    validation's, and it pickles again as it was."""
     import pickle
     import threading
 
     path = LABS / "tcp-hello" / "lab.yaml"
     fresh = parse_lab(path.read_text(), path)
     kept = pickle.loads(pickle.dumps(fresh))
-    assert not {"expect", "grading", "spec"} & set(vars(kept))
+    assert not {"grading", "spec"} & set(vars(kept)) and kept.expect == fresh.expect
     again = pickle.loads(pickle.dumps(kept))  # re-pickled frozen: the blob is kept as it is
     assert kept.nodes == fresh.nodes and kept.scenario == fresh.scenario
-    threads = [threading.Thread(target=lambda: kept.expect) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: kept.grading) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert {"expect", "grading", "spec"} <= set(vars(kept)) and "_frozen_parts" not in vars(kept)
+    assert {"grading", "spec"} <= set(vars(kept)) and "_frozen_parts" not in vars(kept)
     assert kept == fresh == again and kept.expect == fresh.expect and kept.spec == fresh.spec
     assert pickle.loads(pickle.dumps(kept)) == fresh
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

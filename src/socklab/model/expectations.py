@@ -1,22 +1,23 @@
 """The expectation language: what a lab file's `expect:` list may say, as frozen pydantic models.
 
-Pure data, validated once when the lab file loads (this module imports only pydantic and
-the standard library, so loading stays fast). `socklab.verify.verify` interprets it.
-Reference with examples: docs/expectations.md at the repository root.
+Validated once when the lab file loads; the Lab then keeps the values as the models' plain
+twins (model/plain.py, `to_plain` below), which `socklab.verify.verify` interprets without
+pydantic. Reference with examples: docs/expectations.md at the repository root.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
     Field,
     model_validator,
 )
 
+from socklab.model import plain
 from socklab.model.packetmatch import (  # noqa: F401 - the whole grammar is importable from here
     ArpMatch,
     EtherMatch,
@@ -30,6 +31,7 @@ from socklab.model.packetmatch import (  # noqa: F401 - the whole grammar is imp
     UdpMatch,
     _text_shorthand,
 )
+from socklab.model.plain import CHECKS, COUNTED, split_endpoint
 from socklab.model.values import (  # noqa: F401
     MAC_RE,
     NAME_RE,
@@ -37,7 +39,6 @@ from socklab.model.values import (  # noqa: F401
     Duration,
     Endpoint,
     regex_problem,
-    split_endpoint,
 )
 from socklab.model.values import Model as _Model
 
@@ -45,7 +46,7 @@ __all__ = [
     "ArpMatch", "Count", "Duration", "EtherMatch", "Expectation", "Expectations", "IcmpMatch",
     "Icmpv6Match", "IPv4Match", "IPv6Match", "Only", "OutputCheck", "PacketMatch", "PayloadMatch",
     "RequestReply", "Retransmissions", "StreamMatch", "TcpClose", "TcpHandshake", "TcpMatch", "TextMatch",
-    "UdpMatch", "CHECKS", "ALLOW_PRESETS",
+    "UdpMatch", "CHECKS", "ALLOW_PRESETS", "split_endpoint", "to_plain",
 ]
 
 ALLOW_PRESETS = ("arp", "nd", "mld", "igmp")
@@ -61,7 +62,7 @@ def _preset(v: Any) -> Any:
 AllowItem = Annotated[PacketMatch | Literal["arp", "nd", "mld", "igmp"], BeforeValidator(_preset)]
 
 
-class Only(_Model):
+class Only(_Model, plain.Only):
     """Nothing but `allow` left `node`: every packet from it must match one of allow.
 
     allow items are packet matchers or presets: arp, nd (IPv6 neighbour discovery), mld, igmp.
@@ -72,7 +73,7 @@ class Only(_Model):
     capture: str | list[str] | None = None
 
 
-class TcpHandshake(_Model):
+class TcpHandshake(_Model, plain.TcpHandshake):
     """SYN client→server, SYN-ACK back, ACK: server is "node:port" (or a node/address, any port)."""
 
     client: Endpoint | None = None
@@ -80,14 +81,14 @@ class TcpHandshake(_Model):
     capture: str | list[str] | None = None
 
 
-class TcpClose(_Model):
+class TcpClose(_Model, plain.TcpClose):
     """A connection between the two endpoints closed with FIN both ways and no RST."""
 
     between: tuple[Endpoint, Endpoint]
     capture: str | list[str] | None = None
 
 
-class RequestReply(_Model):
+class RequestReply(_Model, plain.RequestReply):
     """Each request (at least one, or all with all: true) is answered, paired with scapy's answers().
 
     Without a reply matcher, ICMP error messages (port unreachable...) do not count as a reply.
@@ -98,7 +99,7 @@ class RequestReply(_Model):
     all: bool = False
 
 
-class StreamMatch(PayloadMatch):
+class StreamMatch(PayloadMatch, plain.StreamMatch):
     """The bytes one side of a TCP connection sent, reassembled by sequence number.
 
     from/to: the sending and receiving ends (usually a node and "node:port"); the payload keys
@@ -107,15 +108,13 @@ class StreamMatch(PayloadMatch):
     every segment of that stream to carry correct checksums.
     """
 
-    what: ClassVar[str] = "stream"
-
     from_: Endpoint = Field(alias="from")
     to: Endpoint
     capture: str | list[str] | None = None
     checksums: Literal["valid"] | None = None
 
 
-class Retransmissions(_Model):
+class Retransmissions(_Model, plain.Retransmissions):
     """Segments (TCP) or datagrams (UDP) from `from` to `to` that carry bytes sent before.
 
     TCP: a segment whose sequence range overlaps bytes already seen on that connection and
@@ -130,7 +129,7 @@ class Retransmissions(_Model):
     capture: str | list[str] | None = None
 
 
-class TextMatch(_Model):
+class TextMatch(_Model, plain.TextMatch):
     """Program output. A bare string is shorthand for contains. equals ignores trailing whitespace."""
 
     equals: str | None = None
@@ -151,7 +150,7 @@ class TextMatch(_Model):
 OutText = Annotated[TextMatch | None, BeforeValidator(_text_shorthand)]
 
 
-class OutputCheck(_Model):
+class OutputCheck(_Model, plain.OutputCheck):
     """What a scenario step did: pick it by step id, or by node (any of the node's steps may satisfy)."""
 
     step: str | None = None
@@ -170,7 +169,7 @@ class OutputCheck(_Model):
         return self
 
 
-class Count(_Model):
+class Count(_Model, plain.Count):
     exactly: int | None = Field(None, ge=0)
     at_least: int | None = Field(None, ge=0)
     at_most: int | None = Field(None, ge=0)
@@ -185,34 +184,18 @@ class Count(_Model):
             raise ValueError(f"count: at_least {self.at_least} > at_most {self.at_most}")
         return self
 
-    def bounds(self) -> tuple[int, int | None]:
-        if self.exactly is not None:
-            return self.exactly, self.exactly
-        return self.at_least or 0, self.at_most
-
-    def describe(self) -> str:
-        lo, hi = self.bounds()
-        if lo == hi:
-            return f"exactly {lo}"
-        if hi is None:
-            return f"at least {lo}"
-        return f"at most {hi}" if lo == 0 else f"between {lo} and {hi}"
-
 
 def _count_shorthand(v: Any) -> Any:
     return {"exactly": v} if isinstance(v, int) and not isinstance(v, bool) else v
 
 
-CHECKS = ("packet", "sequence", "stream", "tcp_handshake", "tcp_close", "retransmissions", "request_reply", "only",
-          "output")
-COUNTED = ("packet", "retransmissions")  # the checks count / none apply to
 
 
 def _id_list(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
-class Expectation(_Model):
+class Expectation(_Model, plain.Expectation):
     """One item of a lab file's `expect:` list: an id, a title, points and exactly one check.
 
     Checks: packet, sequence, stream, tcp_handshake, tcp_close, retransmissions, request_reply,
@@ -260,75 +243,6 @@ class Expectation(_Model):
             raise ValueError("after/within apply to capture checks, not output")
         return self
 
-    @property
-    def kind(self) -> str:
-        """Which check this expectation holds (one of CHECKS)."""
-        return next(c for c in CHECKS if getattr(self, c) is not None)
-
-    def references(self) -> dict[str, set[str]]:
-        """Names this expectation refers to, for cross-checking against the lab when loading.
-
-        Returns {"nodes": ..., "steps": ..., "captures": ...}; endpoint names that are really
-        addresses are left out. The verifier reports unknown names as errors too.
-        """
-        nodes: set[str] = set()
-        caps: set[str] = set()
-        steps: set[str] = {self.after} if self.after else set()
-
-        def endpoint(e: str | None) -> None:
-            if e is None:
-                return
-            host, _ = split_endpoint(e)
-            name = host.split(":")[0] if host.count(":") == 1 else host
-            if NAME_RE.match(name) and not _looks_like_address(name):
-                nodes.add(name)
-
-        def matcher(m: PacketMatch) -> None:
-            endpoint(m.from_)
-            endpoint(m.to)
-            caps.update(m.captures())
-
-        for m in self.sequence or []:
-            matcher(m)
-        if self.packet:
-            matcher(self.packet)
-        if self.tcp_handshake:
-            endpoint(self.tcp_handshake.client)
-            endpoint(self.tcp_handshake.server)
-        if self.tcp_close:
-            for e in self.tcp_close.between:
-                endpoint(e)
-        for c in (self.stream, self.retransmissions):
-            if c is not None:
-                endpoint(c.from_)
-                endpoint(c.to)
-        if self.request_reply:
-            matcher(self.request_reply.request)
-            if self.request_reply.reply:
-                matcher(self.request_reply.reply)
-        if self.only:
-            nodes.add(self.only.node)
-            for a in self.only.allow:
-                if isinstance(a, PacketMatch):
-                    matcher(a)
-        if self.output:
-            if self.output.node:
-                nodes.add(self.output.node)
-            if self.output.step:
-                steps.add(self.output.step)
-        for c in (self.tcp_handshake, self.tcp_close, self.only, self.stream, self.retransmissions):
-            if c is not None and c.capture is not None:
-                caps.update([c.capture] if isinstance(c.capture, str) else c.capture)
-        return {"nodes": nodes, "steps": steps, "captures": caps}
-
-
-def _looks_like_address(s: str) -> bool:
-    try:
-        ipaddress.ip_address(s)
-        return True
-    except ValueError:
-        return bool(MAC_RE.match(s.lower()))
-
 
 def _unique_ids(items: list[Expectation]) -> list[Expectation]:
     seen: set[str] = set()
@@ -341,3 +255,19 @@ def _unique_ids(items: list[Expectation]) -> list[Expectation]:
 
 Expectations = Annotated[list[Expectation], AfterValidator(_unique_ids)]
 """The type of a lab file's `expect:` list: expectations with unique ids."""
+
+
+def to_plain(value: Any) -> Any:
+    """`value` with every model in it replaced by its plain twin (lists and tuples kept as such)."""
+    if isinstance(value, BaseModel):
+        twin = _twin(type(value))
+        return twin(**{name: to_plain(getattr(value, name)) for name in type(value).model_fields})
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_plain(v) for v in value)
+    return value
+
+
+def _twin(model: type[BaseModel]) -> type[plain.Plain]:
+    return next(c for c in model.__mro__ if issubclass(c, plain.Plain) and not issubclass(c, BaseModel))

@@ -1,9 +1,10 @@
 """The resolved lab: every node with all its interfaces, peers and addresses known.
 
 Pure data, frozen, built from a LabSpec by resolve.py. Backends never see the spec. Only the
-fields a verifier or a grader reads hold the lab file's pydantic models (the expectations, the
-grading, the spec itself), and so do impaired links, faults and impair steps: this module
-imports no pydantic, so bringing up a kept lab (model/labcache.py) needs none.
+fields a grader reads hold the lab file's pydantic models (the grading, the spec itself), and
+so do impaired links, faults and impair steps; the expectations are plain twins of theirs
+(model/plain.py). This module imports no pydantic, so running a kept lab
+(model/labcache.py), verification and report included, needs none.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pydantic models: a run whose lab came from the cache imports them only if used
     from socklab.model.impair import FaultSpec, Impairment, LinkImpairment
+    from socklab.model.plain import Expectation
     from socklab.model.spec import LabSpec, ReadySpec, StepSpec
 
 
@@ -49,6 +51,7 @@ class Node:
     sysctls: tuple[tuple[str, str], ...] = ()
     image: str | None = None
     raw_sockets: bool = False
+    subnets: tuple[str, ...] = ()  # a switch's LAN, as the lab file gave it (subnet, subnet6)
 
     def interface(self, name: str) -> Interface:
         for iface in self.interfaces:
@@ -65,6 +68,7 @@ class Link:
     mtu: int | None = None
     impair: LinkImpairment | None = None
     relayed: bool = False  # frames cross socklab's relay (impairments, faults, run-time changes)
+    subnets: tuple[str, ...] = ()  # as the lab file gave them (subnet, subnet6)
 
     def end(self, endpoint: str) -> str | None:
         """"a" or "b" for the end "node:iface" of this link, else None."""
@@ -194,7 +198,7 @@ class Lab:
     links: tuple[Link, ...]
     scenario: tuple[Step, ...]
     captures: tuple[CapturePoint, ...]  # resolved: "all" becomes every non-switch interface
-    expect: tuple[Any, ...]
+    expect: tuple[Expectation, ...]  # plain twins of the validated models (model/plain.py)
     grading: Any
     spec: LabSpec
     seed: int = 0
@@ -207,8 +211,8 @@ class Lab:
         return self.source.parent if self.source else None
 
     # Pickled (model/labcache.py keeps Labs) with its pydantic parts in a blob of their own,
-    # unpickled when first used: a run's up and steps then import no pydantic (~150 ms here),
-    # and run.py thaws the blob on its import thread while the steps run.
+    # unpickled when first used: a run then imports no pydantic (~150 ms here); a grading
+    # thaws them when it reads its spec.
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -251,8 +255,9 @@ class Lab:
         return tuple(n.name for n in self.nodes)
 
 
-_PYDANTIC_PARTS = ("expect", "grading", "spec")
+_PYDANTIC_PARTS = ("grading", "spec")
 """The Lab's fields that hold pydantic models whatever the lab (a link's impairment, a fault's
-match and a link step's impairment are pydantic too, but only in labs that have them)."""
+match and a link step's impairment are pydantic too, but only in labs that have them; the
+expectations are plain twins, model/plain.py, which a run's verifier reads without pydantic)."""
 _FROZEN = "_frozen_parts"
 _THAWING = threading.Lock()  # the import thread and the main thread may both reach for them

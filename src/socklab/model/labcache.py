@@ -4,8 +4,8 @@ Why: a `socklab run` spends more time importing than running. Validating a lab f
 PyYAML and the schema of every pydantic model built (40–60 ms of a ~0.4 s run here);
 unpickling the resolved Lab needs neither, because the models defer building their
 schemas until something validates with them (`defer_build`), and it needs no pydantic at
-all until the Lab's expectations, grading or spec are first used (Lab.__getstate__: a run
-thaws them on its import thread while the steps run). Validation is a pure function
+all unless the Lab's grading or spec is used (Lab.__getstate__; a run, its verification and
+report read only plain values: model/plain.py). Validation is a pure function
 of the file's text, its path (the lab's files are found beside it) and the code that reads
 it, so a Lab kept under that key is the Lab a new validation would give.
 

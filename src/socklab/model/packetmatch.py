@@ -1,14 +1,17 @@
 """The packet matcher language: what `packet:` (and the steps of `sequence:`, `only.allow`)
 may say about one packet, layer by layer. verify/layers.py holds the matching field table.
+Each model validates; its plain twin (model/plain.py) holds its behaviour and its values
+once loaded.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, model_validator
 
+from socklab.model import plain
 from socklab.model.values import (
     U8,
     U16,
@@ -33,7 +36,7 @@ from socklab.model.values import Model as _Model
 # Packet matchers.
 
 
-class EtherMatch(_Model):
+class EtherMatch(_Model, plain.EtherMatch):
     """Ethernet header. type is the EtherType (after any VLAN tag): 0x88b5, ipv4, arp, ipv6..."""
 
     src: Mac | None = None
@@ -41,7 +44,7 @@ class EtherMatch(_Model):
     type: EtherType | None = None
 
 
-class ArpMatch(_Model):
+class ArpMatch(_Model, plain.ArpMatch):
     op: ArpOp | None = None
     psrc: IPv4Addr | None = None
     pdst: IPv4Addr | None = None
@@ -49,7 +52,7 @@ class ArpMatch(_Model):
     hwdst: Mac | None = None
 
 
-class IPv4Match(_Model):
+class IPv4Match(_Model, plain.IPv4Match):
     src: IPv4Addr | None = None
     dst: IPv4Addr | None = None
     proto: IPProto | None = None
@@ -59,7 +62,7 @@ class IPv4Match(_Model):
     tos: U8 | None = None
 
 
-class IPv6Match(_Model):
+class IPv6Match(_Model, plain.IPv6Match):
     """nh is the upper-layer protocol, after any extension headers."""
 
     src: IPv6Addr | None = None
@@ -68,21 +71,21 @@ class IPv6Match(_Model):
     hlim: U8 | None = None
 
 
-class IcmpMatch(_Model):
+class IcmpMatch(_Model, plain.IcmpMatch):
     type: IcmpType | None = None
     code: U8 | None = None
     id: U16 | None = None
     seq: U16 | None = None
 
 
-class Icmpv6Match(_Model):
+class Icmpv6Match(_Model, plain.Icmpv6Match):
     type: Icmpv6Type | None = None
     code: U8 | None = None
     id: U16 | None = None
     seq: U16 | None = None
 
 
-class TcpMatch(_Model):
+class TcpMatch(_Model, plain.TcpMatch):
     """flags: exactly these flags ("S", "SA", "FA", "PA"...); flags_include: at least these."""
 
     sport: Port | None = None
@@ -94,7 +97,7 @@ class TcpMatch(_Model):
     window: U16 | None = None
 
 
-class UdpMatch(_Model):
+class UdpMatch(_Model, plain.UdpMatch):
     sport: Port | None = None
     dport: Port | None = None
     len: U16 | None = None
@@ -104,13 +107,11 @@ def _text_shorthand(v: Any) -> Any:
     return {"contains": v} if isinstance(v, str) else v
 
 
-class PayloadMatch(_Model):
+class PayloadMatch(_Model, plain.PayloadMatch):
     """The transport payload (or the bytes after the last decoded header). All given keys must hold.
 
     A bare string is shorthand for `contains`. `hex` is the exact payload in hex ("48 65 6c 6c 6f").
     """
-
-    what: ClassVar[str] = "payload"
 
     equals: str | None = None
     contains: str | None = None
@@ -123,18 +124,15 @@ class PayloadMatch(_Model):
         if all(v is None for v in (self.equals, self.contains, self.regex, self.hex, self.length)):
             raise ValueError(f"{self.what} needs one of: equals, contains, regex, hex, length")
         if self.hex is not None:
-            digits = re.sub(r"[\s:.-]", "", self.hex)
+            digits = plain.HEX_SEPARATORS.sub("", self.hex)
             if len(digits) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", digits):
                 raise ValueError(f"payload.hex {self.hex!r} is not an even number of hex digits")
         if self.regex is not None and (problem := regex_problem(self.regex, over_bytes=True)) is not None:
             raise ValueError(f"payload.regex {self.regex!r} is not a valid regular expression: {problem}")
         return self
 
-    def hex_bytes(self) -> bytes | None:
-        return None if self.hex is None else bytes.fromhex(re.sub(r"[\s:.-]", "", self.hex))
 
-
-class PacketMatch(_Model):
+class PacketMatch(_Model, plain.PacketMatch):
     """One packet: where it was seen, who sent it to whom, and the layers and fields it has.
 
     from/to: a node (any of its addresses or MACs), "node:iface", "node:port", an IP or MAC
@@ -169,8 +167,3 @@ class PacketMatch(_Model):
             if len(given) > 1:
                 raise ValueError(f"{why}: {', '.join(names)} (got {' and '.join(given)})")
         return self
-
-    def captures(self) -> list[str]:
-        if self.capture is None:
-            return []
-        return [self.capture] if isinstance(self.capture, str) else list(self.capture)

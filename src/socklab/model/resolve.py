@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from socklab.model.expectations import to_plain
 from socklab.model.lab import CapturePoint, Fault, IfaceRef, Interface, Lab, Link, Node, Route, Step
-from socklab.model.spec import InterfaceSpec, LabSpec, NodeSpec
+from socklab.model.spec import InterfaceSpec, LabSpec, LinkSpec, NodeSpec
 
 FieldPath = tuple[str | int, ...]
 
@@ -55,7 +56,7 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
     relayed = {f.link for f in faults} | {drafts[(s.link.node, s.link.iface)].link for s in scenario if s.link}
     links = tuple(
         Link(index=i, a=_key(by_link[i][0]), b=_key(by_link[i][1]), mtu=link.mtu, impair=link.impair,
-             relayed=link.impair is not None or i in relayed)
+             relayed=link.impair is not None or i in relayed, subnets=_subnets(link))
         for i, link in enumerate(spec.links)
     )
     captures = _resolve_captures(spec, nodes)
@@ -69,7 +70,7 @@ def resolve(spec: LabSpec, source: Path | None = None) -> Lab:
         links=links,
         scenario=scenario,
         captures=captures,
-        expect=tuple(spec.expect),
+        expect=tuple(to_plain(e) for e in spec.expect),
         grading=spec.grading,
         spec=spec,
         source=source,
@@ -258,8 +259,12 @@ def _build_node(name: str, spec: NodeSpec, drafts: list[_Draft]) -> Node:
     return Node(
         name=name, kind=spec.kind, interfaces=interfaces, routes=tuple(routes),
         sysctls=tuple((k, str(v)) for k, v in spec.sysctls.items()),
-        image=spec.image, raw_sockets=spec.raw_sockets,
+        image=spec.image, raw_sockets=spec.raw_sockets, subnets=_subnets(spec),
     )
+
+
+def _subnets(spec: NodeSpec | LinkSpec) -> tuple[str, ...]:
+    return tuple(str(net) for net in (spec.subnet, spec.subnet6) if net is not None)
 
 
 def _key(draft: _Draft) -> IfaceRef:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
+from socklab.model.plain import MAC_RE, NAME_RE, split_endpoint  # noqa: F401 - NAME_RE: for the grammar
+
 
 class Model(BaseModel):
     """Base of the grammar's models: frozen, no unknown keys, aliases or names.
@@ -69,7 +71,6 @@ IcmpType = Annotated[int, _int(ICMP_TYPES, hi=0xFF, what="ICMP type")]
 Icmpv6Type = Annotated[int, _int(ICMPV6_TYPES, hi=0xFF, what="ICMPv6 type")]
 ArpOp = Annotated[int, _int(ARP_OPS, hi=0xFFFF, what="ARP operation")]
 
-MAC_RE = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 
 
 def _mac(v: Any) -> str:
@@ -175,7 +176,6 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 """Seconds; written 2s, 500ms, 1.5s, 1m or a plain number of seconds."""
 
 SLUG_RE = r"^[a-z0-9][a-z0-9_-]*$"
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _endpoint(v: Any) -> str:
@@ -187,23 +187,6 @@ def _endpoint(v: Any) -> str:
     if not host:
         raise ValueError("an endpoint is a node, node:iface, node:port, an IP or MAC address, or ip:port")
     return s
-
-
-def split_endpoint(s: str) -> tuple[str, int | None]:
-    """"server:12345" -> ("server", 12345); "[fd00::1]:80" -> ("fd00::1", 80); others keep port None.
-
-    "server:eth0" stays whole (an interface, resolved later); bare IPv6 and MACs stay whole.
-    """
-    if s.startswith("[") and "]" in s:
-        host, _, rest = s[1:].partition("]")
-        if rest.startswith(":") and rest[1:].isdigit():
-            return host, int(rest[1:])
-        return host, None
-    if s.count(":") == 1:
-        host, _, port = s.partition(":")
-        if port.isdigit():
-            return host, int(port)
-    return s, None
 
 
 Endpoint = Annotated[str, AfterValidator(_endpoint)]

@@ -88,8 +88,10 @@ def withheld(lab: Any, results: dict[str, Any]) -> dict[str, str]:
     """Checks a graded run's report must not show: those whose `grading.visibility` is not
     `visible`. The page may be attached to a grade, so it keeps to what the grade shows a
     student; results.json (the teacher's record) keeps everything."""
+    if "sandbox" not in results:  # not a graded run: the teacher's own (and no grading to thaw)
+        return {}
     grading = getattr(lab, "grading", None)
-    if grading is None or "sandbox" not in results:  # not a graded run: the teacher's own
+    if grading is None:
         return {}
     ids = (str(e.get("id")) for e in results.get("expectations", []))
     return {i: v for i in ids if (v := grading.visibility.get(i, grading.default_visibility)) != "visible"}

@@ -83,8 +83,7 @@ def node_lines(node: Node, lab: Lab) -> list[str]:
     """The text of a node's box: name, kind, then interfaces with addresses (and a switch's LAN)."""
     lines = [node.name, node.kind]
     if node.kind == "switch":
-        spec = lab.spec.nodes[node.name]
-        lines += [f"LAN {net}" for net in (spec.subnet, spec.subnet6) if net is not None]
+        lines += [f"LAN {net}" for net in node.subnets]
         lines.append(f"{len(node.interfaces)} port{'s' * (len(node.interfaces) != 1)}")
         return lines
     body: list[str] = []
@@ -105,8 +104,7 @@ def link_label(lab: Lab, link: Link) -> tuple[str, ...]:
     kinds = {lab.node(link.a.node).kind, lab.node(link.b.node).kind}
     out: list[str] = []
     if "switch" not in kinds:
-        spec = lab.spec.links[link.index]
-        nets: list[str] = [str(n) for n in (spec.subnet, spec.subnet6) if n is not None]
+        nets: list[str] = list(link.subnets)
         if not nets:
             iface = lab.node(link.a.node).interface(link.a.iface)
             seen: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from socklab import regexes
 from socklab.errors import SocklabError
-from socklab.model.expectations import (
+from socklab.model.plain import (
     ArpMatch,
     Expectation,
     IPv4Match,

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 
 from socklab.errors import SocklabError
-from socklab.model.expectations import split_endpoint
 from socklab.model.lab import IfaceRef
+from socklab.model.plain import split_endpoint
 from socklab.verify.context import NodeInfo
 from socklab.verify.frames import Frame, ip_text, mac_text
 

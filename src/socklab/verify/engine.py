@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from socklab.errors import InfrastructureError
-from socklab.model.expectations import Expectation
 from socklab.model.lab import IfaceRef
+from socklab.model.plain import Expectation
 from socklab.regexes import RegexTimeout
 from socklab.regexes import budget as regex_budget
 from socklab.verify.context import StepRecord, VerifyContext

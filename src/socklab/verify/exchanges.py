@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import TYPE_CHECKING
 
-from socklab.model.expectations import Expectation, PacketMatch, TcpMatch
+from socklab.model.plain import Expectation, PacketMatch, TcpMatch
 from socklab.verify.checks import (
     ACK,
     FIN,
@@ -73,7 +73,7 @@ def check_tcp_handshake(engine: Engine, e: Expectation) -> Outcome:
         flows.setdefault((f.ipsrc, f.sport, f.ipdst, f.dport), []).append(f)
 
     if not syns:
-        syn_m = compile_packet(PacketMatch(**{"from": h.client, "to": h.server, "tcp": TcpMatch(flags="S")}), res)
+        syn_m = compile_packet(PacketMatch(from_=h.client, to=h.server, tcp=TcpMatch(flags="S")), res)
         near = syn_m.nearest(frames)
         diff = diff_text(syn_m, near, t0) if near is not None else None
         if client is not None and not any(client.has(f, True) for f in frames):

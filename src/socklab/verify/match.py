@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from socklab import regexes
-from socklab.model.expectations import PacketMatch
+from socklab.model.plain import PacketMatch
 from socklab.verify.constraint import (
     C,
     Dyn,

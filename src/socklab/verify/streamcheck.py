@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from socklab import regexes
-from socklab.model.expectations import Expectation, StreamMatch
+from socklab.model.plain import Expectation, StreamMatch
 from socklab.verify.checks import Outcome, _plural, _windowed
 from socklab.verify.endpoints import Ends
 from socklab.verify.frames import Frame, checksum_fields, preview

@@ -74,16 +74,17 @@ class FakeRun:
         return VerifyContext(dict(self.captures), dict(self.nodes), tuple(self.steps))
 
     def check(self, *expectations: dict[str, Any] | Sequence[dict[str, Any]]) -> list[ExpectationResult]:
-        """Validate expectation dicts (as a lab file would hold them) and verify them."""
+        """Validate expectation dicts (as a lab file would hold them) and verify their plain
+        twins, as a loaded Lab holds them."""
         from pydantic import TypeAdapter
 
-        from socklab.model.expectations import Expectations
+        from socklab.model.expectations import Expectations, to_plain
         from socklab.verify import verify
 
         items: list[dict[str, Any]] = []
         for e in expectations:
             items.extend([e] if isinstance(e, dict) else e)
-        return verify(TypeAdapter(Expectations).validate_python(items), self.context())
+        return verify(to_plain(TypeAdapter(Expectations).validate_python(items)), self.context())
 
     def check_one(self, expectation: dict[str, Any]) -> ExpectationResult:
         expectation = {"id": "e", "title": "t", **expectation}
