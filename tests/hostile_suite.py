@@ -81,6 +81,7 @@ def run_suite(tmp_path: Path, backend: str) -> None:
         _submission(subs, "spy", "spy", **marks),
         _submission(subs, "reserve-8g", "reserve-8g"),
         _submission(subs, "memory-hog", "memory-hog"),
+        _submission(subs, "daemon", "daemon"),
         bomb,
         links,
     ]
@@ -92,7 +93,7 @@ def run_suite(tmp_path: Path, backend: str) -> None:
     problems = {n: (g.error, [(t.id, t.feedback[:200]) for t in g.tests if not t.passed]) for n, g in grades.items()}
 
     # programs that only look around are contained and still earn full marks
-    for name in ("covert-a", "covert-b", "spy", "reserve-8g"):
+    for name in ("covert-a", "covert-b", "spy", "reserve-8g", "daemon"):
         g = grades[name]
         assert g.gradable and g.score == g.max_score, (name, problems[name])
         assert g.sandbox["limits"].endswith(("cgroup v1", "cgroup v2")), g.sandbox
@@ -126,7 +127,7 @@ def run_suite(tmp_path: Path, backend: str) -> None:
     assert "links/notes.txt: skipped, a hard link" in linked.summary
     assert not any((f / "workspace" / "notes.txt").exists() for f in _folders(linked))
 
-    # nothing left behind: no process of a grading uid, no cgroup, no lab
+    # nothing left behind: no process of a grading uid (the daemon's either), no cgroup, no lab
     for slot in range(2):
         uid = _uid(slot)
         assert SANDBOX_UID_BASE <= uid

@@ -25,3 +25,21 @@ def test_without_a_cgroup_memory_falls_back_to_the_address_space_limit_and_says_
     assert grade.sandbox == {"view": "private view (bubblewrap)", "limits": "rlimit (cgroups turned off)"}
     prints = [t for t in grade.tests if (t.check or t.id) == "client-prints" and not t.passed]
     assert prints and all("Cannot allocate memory" in t.output for t in prints), [(t.id, t.output) for t in prints]
+
+
+def test_a_daemon_left_without_the_private_view_is_gone_when_the_grading_returns(tmp_path):
+    """Without the view's PID namespace a double-forked, non-dumpable daemon outlives the
+    client's session; the cgroup kills it and the grading waits until it is reaped."""
+    import subprocess
+
+    from socklab.grade.batch import _uid, grade_one
+    from socklab.grade.sandbox import Isolation
+    from socklab.model.loader import load_lab
+    from tests.hostile_suite import LAB, _submission
+
+    sub = _submission(tmp_path / "subs", "daemon", "daemon")
+    for _ in range(3):
+        grade = grade_one(load_lab(LAB), sub, 0, tmp_path / "runs", isolation=Isolation(view=False))
+        assert grade.gradable and grade.score == grade.max_score, grade.error
+        assert grade.sandbox["limits"].startswith("cgroup"), grade.sandbox
+        assert subprocess.run(["pgrep", "-u", str(_uid(0))], capture_output=True).returncode == 1

@@ -194,13 +194,20 @@ class Sandbox:
                             os.kill(pid, signal.SIGKILL)
 
     def finish(self) -> None:
-        """Kill whatever still runs in the submission's cgroup or as its uid; remove the cgroup."""
+        """Kill whatever still runs in the submission's cgroup, or without one as its uid; remove
+        the cgroup. A student's program cannot leave the cgroup (its files are root's), so once
+        it is removed nothing of the uid is left: the scan of /proc by uid (1-3 ms of CPU per
+        submission here, the largest part of a grading's own work after up and down) runs only
+        where there was no cgroup or removing it failed."""
+        group, self.group = self.group, None
+        contained = False
         try:
-            if self.group is not None:
-                self.group.remove()
+            if group is not None:
+                group.remove()
+                contained = True
         finally:
-            self.group = None
-            kill_uid(self.uid)
+            if not contained:
+                kill_uid(self.uid)
 
     def describe(self) -> dict[str, str]:
         """What was used, for the run's results and the grade."""
@@ -243,14 +250,17 @@ def kill_uid(uid: int, timeout: float = 5.0) -> None:
 
 
 def _uid_of(pid: int) -> int | None:
+    """The real uid (not the owner of /proc/PID, which is root for a non-dumpable process)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Uid:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            status = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        start = status.index(b"\nUid:\t") + 6
+        return int(status[start:status.index(b"\t", start)])
+    except (OSError, ValueError):
+        return None
 
 
 def _pids_of(uid: int) -> list[int]:

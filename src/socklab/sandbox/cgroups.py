@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from socklab import nsutil
+
 ROOT = Path("/sys/fs/cgroup")
 PREFIX = "socklab-"
 V1_CONTROLLERS = ("memory", "pids", "freezer", "cpu")
@@ -69,8 +71,11 @@ class Cgroup:
         return 0
 
     def kill(self, timeout: float = 5.0) -> None:
-        """Kill every process in the group (no fork can escape) and wait until it is empty."""
+        """Kill every process in the group (no fork can escape) and wait until it is empty, and
+        until those processes are reaped: a dead one leaves the group at once, but stays in
+        /proc (a zombie of its uid) until its parent, often init for a daemon, reaps it."""
         deadline = time.monotonic() + timeout
+        seen = set(self.pids())
         if self.version == "v2":
             d = self.dirs["unified"]
             if (d / "cgroup.kill").exists():
@@ -79,11 +84,14 @@ class Cgroup:
                 self._freeze_kill(d / "cgroup.freeze", "1", "0")
         else:
             self._freeze_kill(self.dirs["freezer"] / "freezer.state", "FROZEN", "THAWED")
-        while self.pids() and time.monotonic() < deadline:
-            for pid in self.pids():
+        while (left := self.pids()) and time.monotonic() < deadline:
+            seen.update(left)
+            for pid in left:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.005)
+        while not all(nsutil.reaped(pid) for pid in seen) and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def _freeze_kill(self, state: Path, frozen: str, thawed: str) -> None:
         if not self.pids():
