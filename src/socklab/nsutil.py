@@ -231,15 +231,3 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def reaped(pid: int) -> bool:
-    """Dead and reaped, or a zombie of this process's (its Popen reaps it). Another's zombie,
-    e.g. a daemon's waiting for init (which reaps it within milliseconds), still shows its
-    uid in /proc: a kill that waits for this leaves not even that behind."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
-    except (OSError, ValueError):
-        return True
-    return state == "Z" and int(ppid) == os.getpid()

@@ -275,6 +275,16 @@ def kill_processes(pids: list[int], netns_paths: list[str]) -> None:
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 2.0
     while victims and time.monotonic() < deadline:
-        victims = {p for p in victims if not nsutil.reaped(p)}
+        victims = {p for p in victims if os.path.exists(f"/proc/{p}") and _not_zombie(p)}
         if victims:
-            time.sleep(0.005)
+            time.sleep(0.01)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+

@@ -194,20 +194,16 @@ class Sandbox:
                             os.kill(pid, signal.SIGKILL)
 
     def finish(self) -> None:
-        """Kill whatever still runs in the submission's cgroup, or without one as its uid; remove
-        the cgroup. A student's program cannot leave the cgroup (its files are root's), so once
-        it is removed nothing of the uid is left: the scan of /proc by uid (1-3 ms of CPU per
-        submission here, the largest part of a grading's own work after up and down) runs only
-        where there was no cgroup or removing it failed."""
-        group, self.group = self.group, None
-        contained = False
+        """Kill whatever still runs in the submission's cgroup or as its uid; remove the cgroup.
+        Both, though a program cannot leave its cgroup: the uid's scan also waits until a
+        killed daemon's zombie is reaped (by init, without the view's PID namespace), so that
+        nothing of the uid is left when the grading returns."""
         try:
-            if group is not None:
-                group.remove()
-                contained = True
+            if self.group is not None:
+                self.group.remove()
         finally:
-            if not contained:
-                kill_uid(self.uid)
+            self.group = None
+            kill_uid(self.uid)
 
     def describe(self) -> dict[str, str]:
         """What was used, for the run's results and the grade."""
@@ -246,7 +242,7 @@ def kill_uid(uid: int, timeout: float = 5.0) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.01)
+        time.sleep(0.002)  # what is left is mostly dying already (10 ms polls: finish 9.5 ms median, now 3.7)
 
 
 def _uid_of(pid: int) -> int | None:

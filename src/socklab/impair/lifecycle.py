@@ -85,6 +85,8 @@ def stop_relay(record: state.Record, timeout: float = 3.0) -> None:
     the kernel does after a SIGKILL) and wait for it; remove_relay kills what remains."""
     import signal
 
+    from socklab.backends.wiring import _not_zombie
+
     paths = [nsutil.netns_path(n) for n in record.names("netns") if names.is_relay_netns(n)]
     pids = list(nsutil.pids_in_netns([p for p in paths if os.path.exists(p)]))
     for pid in pids:
@@ -95,7 +97,7 @@ def stop_relay(record: state.Record, timeout: float = 3.0) -> None:
         for pid in list(pids):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-        pids = [p for p in pids if not nsutil.reaped(p)]
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}") and _not_zombie(p)]
         if pids:
             time.sleep(0.005)
 

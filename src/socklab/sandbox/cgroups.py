@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from socklab import nsutil
-
 ROOT = Path("/sys/fs/cgroup")
 PREFIX = "socklab-"
 V1_CONTROLLERS = ("memory", "pids", "freezer", "cpu")
@@ -71,11 +69,8 @@ class Cgroup:
         return 0
 
     def kill(self, timeout: float = 5.0) -> None:
-        """Kill every process in the group (no fork can escape) and wait until it is empty, and
-        until those processes are reaped: a dead one leaves the group at once, but stays in
-        /proc (a zombie of its uid) until its parent, often init for a daemon, reaps it."""
+        """Kill every process in the group (no fork can escape) and wait until it is empty."""
         deadline = time.monotonic() + timeout
-        seen = set(self.pids())
         if self.version == "v2":
             d = self.dirs["unified"]
             if (d / "cgroup.kill").exists():
@@ -84,14 +79,11 @@ class Cgroup:
                 self._freeze_kill(d / "cgroup.freeze", "1", "0")
         else:
             self._freeze_kill(self.dirs["freezer"] / "freezer.state", "FROZEN", "THAWED")
-        while (left := self.pids()) and time.monotonic() < deadline:
-            seen.update(left)
-            for pid in left:
+        while self.pids() and time.monotonic() < deadline:
+            for pid in self.pids():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.005)
-        while not all(nsutil.reaped(pid) for pid in seen) and time.monotonic() < deadline:
-            time.sleep(0.002)
 
     def _freeze_kill(self, state: Path, frozen: str, thawed: str) -> None:
         if not self.pids():
