@@ -194,10 +194,10 @@ class Sandbox:
                             os.kill(pid, signal.SIGKILL)
 
     def finish(self) -> None:
-        """Kill whatever still runs in the submission's cgroup or as its uid; remove the cgroup.
-        Both, though a program cannot leave its cgroup: the uid's scan also waits until a
-        killed daemon's zombie is reaped (by init, without the view's PID namespace), so that
-        nothing of the uid is left when the grading returns."""
+        """Kill whatever still runs in the submission's cgroup and remove it; then kill every
+        process of its uid and wait until none shows in /proc (a killed daemon's zombie
+        included, until init reaps it), so that nothing of the uid is left when the grading
+        returns."""
         try:
             if self.group is not None:
                 self.group.remove()

@@ -4,7 +4,7 @@ Why twins: pydantic and the grammar's models cost a run about 140 ms of imports 
 the slowest VM, more than the steps of tcp-hello take), all to read values that were
 validated when the lab file loaded. So the loader validates with the pydantic models of
 model/expectations.py, and the Lab keeps their values as these classes (model/expectations.py
-`plain`), which need nothing but the standard library; a kept Lab unpickles them as is.
+`to_plain`), which need nothing but the standard library; a kept Lab unpickles them as is.
 
 Each pydantic model inherits its twin (`class Count(Model, plain.Count)`), so the behaviour
 written here (bounds, captures, kind...) is the same code on both sides, and an isinstance
@@ -22,7 +22,7 @@ HEX_SEPARATORS = re.compile(r"[\s:.-]")  # what payload.hex may have between its
 
 
 class Plain:
-    """Validated values, read-only. Built by model/expectations.py `plain`, or directly by the
+    """Validated values, read-only. Built by model/expectations.py `to_plain`, or directly by the
     verifier for a matcher of its own (then every value must already be in normal form).
 
     `_defaults` names the fields and their defaults (not class attributes: pydantic would
